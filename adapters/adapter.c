@@ -1,0 +1,1 @@
+/* adapters/adapter.c: written next. */

@@ -1,0 +1,1 @@
+/* adapters/csv.c: written next. */

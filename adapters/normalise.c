@@ -1,0 +1,1 @@
+/* adapters/normalise.c: written next. */

@@ -1,0 +1,1 @@
+/* common/vg_date.c: written next. */

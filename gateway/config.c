@@ -1,0 +1,1 @@
+/* gateway/config.c: written next. */

@@ -1,0 +1,1 @@
+/* gateway/status.c: written next. */
