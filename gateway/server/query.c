@@ -1,0 +1,181 @@
+/* query.c - Query.GetStatus and Query.Match: consumers ask about people. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answer.h"
+#include "server.h"
+#include "vg_buf.h"
+#include "vg_log.h"
+#include "vitalgate.pb-c.h"
+
+/* Settings a Match stream takes from its first message. */
+typedef struct match_state {
+    int started;
+    vg_date as_of;
+    int with_evidence;
+    vg_buf out;
+} match_state;
+
+static vg_answer_scratch *scratch_of(vg_call *call)
+{
+    vg_worker *w = call->worker;
+
+    if (!w->scratch) {
+        w->scratch = vg_answer_scratch_new();
+        w->scratch_free = vg_answer_scratch_free;
+    }
+    return w->scratch;
+}
+
+/* Checks the purpose and the as-of date of a query; finishes the call and returns -1 when
+ * either is wrong. */
+static int check_query(vg_call *call, const char *purpose, const char *as_of_text, vg_date *as_of)
+{
+    const vg_config *cfg = vg_server_config(call->worker->server);
+    char why[160];
+
+    if (!purpose || !purpose[0]) {
+        vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "purpose: required (a purpose code declared in the gateway's config)");
+        return -1;
+    }
+    if (!vg_config_purpose(cfg, purpose)) {
+        vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "purpose: unknown purpose code");
+        return -1;
+    }
+    if (!vg_principal_allows_purpose(call->principal, purpose)) {
+        vg_call_finish(call, GRPC_STATUS_PERMISSION_DENIED,
+                       "purpose: principal '%s' is not allowed this purpose", call->peer_name);
+        return -1;
+    }
+    if (!as_of_text || !as_of_text[0]) {
+        *as_of = vg_date_today();
+    } else if (vg_date_parse(as_of_text, as_of, why, sizeof(why)) != VG_OK) {
+        vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "as_of: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+static void finish_store_error(vg_call *call, vg_err err)
+{
+    if (err == VG_ERR_NOMEM)
+        vg_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    else
+        vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "store could not be read");
+}
+
+static void get_status_message(vg_call *call, const uint8_t *data, size_t len)
+{
+    Vitalgate__V1__StatusRequest *req = vitalgate__v1__status_request__unpack(NULL, len, data);
+    Vitalgate__V1__PersonStatus msg;
+    vg_date as_of;
+    vg_answer_scratch *s = scratch_of(call);
+    vg_err err;
+
+    if (!req) {
+        vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "request is not a valid StatusRequest message");
+        return;
+    }
+    if (check_query(call, req->purpose, req->as_of, &as_of) != 0)
+        goto out;
+    if (!req->id_number[0]) {
+        vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "id_number: required");
+        goto out;
+    }
+    if (!s) {
+        finish_store_error(call, VG_ERR_NOMEM);
+        goto out;
+    }
+    err = vg_answer_person(call->worker->reader, s, req->id_number, req->name, as_of,
+                           call->principal->fields, 1, &msg);
+    if (err != VG_OK) {
+        finish_store_error(call, err);
+        goto out;
+    }
+    vg_call_reply(call, &msg.base);
+    call->rows = 1;
+    vg_call_finish(call, GRPC_STATUS_OK, "%s", "");
+out:
+    vitalgate__v1__status_request__free_unpacked(req, NULL);
+}
+
+/* A MatchReply is a run of "results" fields: each answer is packed on its own and framed
+ * as field 1, so a whole message of answers never needs to be held as structs. */
+static vg_err append_result(vg_buf *out, const Vitalgate__V1__PersonStatus *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(&msg->base);
+    vg_err err;
+
+    if ((err = vg_buf_append_varint(out, (1u << 3) | 2u)) != VG_OK ||
+        (err = vg_buf_append_varint(out, n)) != VG_OK || (err = vg_buf_reserve(out, n)) != VG_OK)
+        return err;
+    protobuf_c_message_pack(&msg->base, out->data + out->len);
+    out->len += n;
+    return VG_OK;
+}
+
+static void match_message(vg_call *call, const uint8_t *data, size_t len)
+{
+    Vitalgate__V1__MatchRequest *req = vitalgate__v1__match_request__unpack(NULL, len, data);
+    match_state *st = call->state;
+    vg_answer_scratch *s = scratch_of(call);
+    Vitalgate__V1__PersonStatus msg;
+    vg_err err = VG_OK;
+
+    if (!req) {
+        vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "request is not a valid MatchRequest message");
+        return;
+    }
+    if (!st) {
+        st = call->state = calloc(1, sizeof(*st));
+        if (!st || !s) {
+            finish_store_error(call, VG_ERR_NOMEM);
+            goto out;
+        }
+    }
+    if (!st->started) {
+        if (check_query(call, req->purpose, req->as_of, &st->as_of) != 0)
+            goto out;
+        st->with_evidence = req->with_evidence;
+        st->started = 1;
+    }
+
+    vg_buf_reset(&st->out);
+    for (size_t i = 0; i < req->n_rows && err == VG_OK; i++) {
+        const Vitalgate__V1__MatchRow *row = req->rows[i];
+
+        err = vg_answer_person(call->worker->reader, s, row->id_number, row->name, st->as_of,
+                               call->principal->fields, st->with_evidence, &msg);
+        if (err == VG_OK)
+            err = append_result(&st->out, &msg);
+    }
+    if (err != VG_OK) {
+        finish_store_error(call, err);
+        goto out;
+    }
+    call->rows += req->n_rows;
+    vg_call_reply_bytes(call, st->out.data, st->out.len);
+out:
+    vitalgate__v1__match_request__free_unpacked(req, NULL);
+}
+
+static void match_free(vg_call *call)
+{
+    match_state *st = call->state;
+
+    if (!st)
+        return;
+    vg_buf_free(&st->out);
+    free(st);
+    call->state = NULL;
+}
+
+const vg_method vg_method_get_status = {"/vitalgate.v1.Query/GetStatus", 0,
+                                        VG_ROLE_KIND_CONSUMER, get_status_message, NULL};
+
+const vg_method vg_method_match = {"/vitalgate.v1.Query/Match", 1, VG_ROLE_KIND_CONSUMER,
+                                   match_message, match_free};

@@ -1,0 +1,674 @@
+/* server.c - the gRPC core server: mutual TLS, completion-queue threads, call lifecycle.
+ *
+ * Every call lives on the completion queue (and so the thread) it was requested on; its
+ * handlers run on that thread only, so a call needs no lock. Per call at most one receive
+ * and one send are in flight: a streaming call reads its next request message while the
+ * previous reply is being sent, and processes it only once that send is done. That bounds
+ * what a call holds to one request and one reply, and lets HTTP/2 flow control push back
+ * on a client that sends faster than the gateway answers. */
+#include "server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include "vg_log.h"
+
+#define REQUESTS_PER_QUEUE 32
+
+struct vg_server {
+    const vg_config *cfg;
+    vg_store *store;
+    grpc_server *grpc;
+    grpc_completion_queue *shutdown_cq;
+    vg_worker *workers;
+    pthread_t *threads;
+    int nworkers;
+    int nthreads_started;
+    int port;
+};
+
+static const vg_method *const methods[] = {&vg_method_push, &vg_method_get_status,
+                                           &vg_method_match, &vg_method_health};
+
+static void post_request(vg_worker *w);
+static void on_request(vg_tag *tag, int ok);
+static void advance(vg_call *call);
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static char *read_text_file(const char *path, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+
+    if (!f) {
+        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        snprintf(why, whylen, "%s: cannot read", path);
+        goto out;
+    }
+    buf = malloc((size_t)n + 1);
+    if (!buf) {
+        snprintf(why, whylen, "%s: out of memory", path);
+        goto out;
+    }
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        snprintf(why, whylen, "%s: short read", path);
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    buf[n] = '\0';
+out:
+    fclose(f);
+    return buf;
+}
+
+/* ---- TLS ------------------------------------------------------------------------------ */
+
+static grpc_server_credentials *make_credentials(const vg_config *cfg, char *why, size_t whylen)
+{
+    grpc_server_credentials *creds = NULL;
+    grpc_ssl_pem_key_cert_pair pair;
+    char *ca = read_text_file(cfg->tls_ca, why, whylen);
+    char *cert = ca ? read_text_file(cfg->tls_cert, why, whylen) : NULL;
+    char *key = cert ? read_text_file(cfg->tls_key, why, whylen) : NULL;
+
+    if (!key)
+        goto out;
+    if (!strstr(ca, "BEGIN CERTIFICATE")) {
+        snprintf(why, whylen, "%s: no PEM certificate in it", cfg->tls_ca);
+        goto out;
+    }
+    if (!strstr(cert, "BEGIN CERTIFICATE")) {
+        snprintf(why, whylen, "%s: no PEM certificate in it", cfg->tls_cert);
+        goto out;
+    }
+    if (!strstr(key, "PRIVATE KEY")) {
+        snprintf(why, whylen, "%s: no PEM private key in it", cfg->tls_key);
+        goto out;
+    }
+    pair.private_key = key;
+    pair.cert_chain = cert;
+
+    /* Each step takes ownership of the object the previous one made. */
+    grpc_ssl_server_certificate_config *certcfg =
+        grpc_ssl_server_certificate_config_create(ca, &pair, 1);
+    grpc_ssl_server_credentials_options *opts =
+        grpc_ssl_server_credentials_create_options_using_config(
+            GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, certcfg);
+    creds = grpc_ssl_server_credentials_create_with_options(opts);
+    if (!creds)
+        snprintf(why, whylen, "TLS credentials could not be made from %s, %s and %s",
+                 cfg->tls_ca, cfg->tls_cert, cfg->tls_key);
+out:
+    free(ca);
+    free(cert);
+    free(key);
+    return creds;
+}
+
+/* ---- identity ------------------------------------------------------------------------- */
+
+static void copy_prop(const grpc_auth_property *p, char *out, size_t len)
+{
+    size_t n = p->value_length < len - 1 ? p->value_length : len - 1;
+
+    memcpy(out, p->value, n);
+    out[n] = '\0';
+}
+
+/* Finds the caller's principal: the first SAN, then the subject CN, that the config names.
+ * peer_name is set to the identity found (or the CN when none is known) for logs. */
+static void identify(vg_call *call)
+{
+    const vg_config *cfg = call->worker->server->cfg;
+    grpc_auth_context *ctx = grpc_call_auth_context(call->call);
+    static const char *const props[] = {GRPC_X509_SAN_PROPERTY_NAME, GRPC_X509_CN_PROPERTY_NAME};
+    char value[sizeof(call->peer_name)];
+    char *peer;
+
+    snprintf(call->peer_name, sizeof(call->peer_name), "unknown");
+    peer = grpc_call_get_peer(call->call);
+    snprintf(call->peer_addr, sizeof(call->peer_addr), "%s", peer ? peer : "-");
+    gpr_free(peer);
+    if (!ctx)
+        return;
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]) && !call->principal; i++) {
+        grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ctx, props[i]);
+        const grpc_auth_property *p;
+
+        while ((p = grpc_auth_property_iterator_next(&it)) != NULL) {
+            copy_prop(p, value, sizeof(value));
+            call->principal = vg_config_principal(cfg, value);
+            if (call->principal || strcmp(props[i], GRPC_X509_CN_PROPERTY_NAME) == 0)
+                snprintf(call->peer_name, sizeof(call->peer_name), "%s", value);
+            if (call->principal)
+                break;
+        }
+    }
+    grpc_auth_context_release(ctx);
+}
+
+/* ---- call lifecycle ------------------------------------------------------------------- */
+
+static void call_free(vg_call *call)
+{
+    if (call->method && call->method->on_free)
+        call->method->on_free(call);
+    if (call->recv_buf)
+        grpc_byte_buffer_destroy(call->recv_buf);
+    if (call->held)
+        grpc_byte_buffer_destroy(call->held);
+    if (call->send_buf)
+        grpc_byte_buffer_destroy(call->send_buf);
+    if (call->call)
+        grpc_call_unref(call->call);
+    grpc_call_details_destroy(&call->details);
+    grpc_metadata_array_destroy(&call->request_md);
+    free(call);
+}
+
+static const char *code_name(grpc_status_code code)
+{
+    static const char *const names[] = {
+        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+        "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+        "UNAUTHENTICATED"};
+
+    if ((int)code >= 0 && (size_t)code < sizeof(names) / sizeof(names[0]))
+        return names[code];
+    return "UNKNOWN";
+}
+
+static void log_call_end(vg_call *call)
+{
+    double ms = (double)(now_ns() - call->started_ns) / 1e6;
+    int level = VG_LOG_INFO;
+
+    if (call->code == GRPC_STATUS_INTERNAL || call->code == GRPC_STATUS_UNAVAILABLE ||
+        call->code == GRPC_STATUS_DATA_LOSS)
+        level = VG_LOG_ERROR;
+    if (call->code == GRPC_STATUS_OK)
+        level = VG_LOG_DEBUG;
+    /* The message is ours and never carries personal data. */
+    VG_LOG(level, call->peer_name, call->method_name, "from=%s status=%s rows=%llu ms=%.2f%s%s",
+           call->peer_addr, code_name(call->code), (unsigned long long)call->rows, ms,
+           call->message[0] ? " reason=" : "", call->message);
+}
+
+static void maybe_free(vg_call *call)
+{
+    if (!call->close_done || !call->status_done || call->recv_pending || call->send_pending)
+        return;
+    log_call_end(call);
+    call_free(call);
+}
+
+static void on_close(vg_tag *tag, int ok)
+{
+    vg_call *call = (vg_call *)((char *)tag - offsetof(vg_call, close_tag));
+
+    (void)ok;
+    call->close_done = 1;
+    if (call->close_cancelled && !call->finishing) {
+        /* The client went away or its deadline passed: not an error of ours. */
+        call->finishing = 1;
+        call->code = GRPC_STATUS_CANCELLED;
+        snprintf(call->message, sizeof(call->message), "cancelled by the client or deadline");
+    }
+    advance(call);
+    maybe_free(call);
+}
+
+static void on_status(vg_tag *tag, int ok)
+{
+    vg_call *call = (vg_call *)((char *)tag - offsetof(vg_call, status_tag));
+
+    (void)ok;
+    call->status_done = 1;
+    maybe_free(call);
+}
+
+static void on_send(vg_tag *tag, int ok)
+{
+    vg_call *call = (vg_call *)((char *)tag - offsetof(vg_call, send_tag));
+
+    call->send_pending = 0;
+    grpc_byte_buffer_destroy(call->send_buf);
+    call->send_buf = NULL;
+    if (!ok && !call->finishing) {
+        call->finishing = 1;
+        call->code = GRPC_STATUS_CANCELLED;
+        snprintf(call->message, sizeof(call->message), "reply could not be sent");
+    }
+    advance(call);
+    maybe_free(call);
+}
+
+static void on_recv(vg_tag *tag, int ok)
+{
+    vg_call *call = (vg_call *)((char *)tag - offsetof(vg_call, recv_tag));
+
+    call->recv_pending = 0;
+    if (ok && call->recv_buf) {
+        call->held = call->recv_buf;
+        call->recv_buf = NULL;
+    } else if (ok) {
+        call->half_closed = 1;
+    } else if (!call->finishing) {
+        /* A failed receive: the message passed the size limit, or the call broke. */
+        call->finishing = 1;
+        call->code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        snprintf(call->message, sizeof(call->message),
+                 "request message could not be received (larger than %ld bytes?)",
+                 call->worker->server->cfg->max_message_bytes);
+    }
+    advance(call);
+    maybe_free(call);
+}
+
+static void start_batch(vg_call *call, const grpc_op *ops, size_t n, vg_tag *tag)
+{
+    grpc_call_error e = grpc_call_start_batch(call->call, ops, n, tag, NULL);
+
+    if (e != GRPC_CALL_OK) {
+        /* Only a programming error gets here; log it and let the call be cancelled. */
+        vg_error(call->peer_name, call->method_name, "start_batch failed: %d", (int)e);
+        grpc_call_cancel(call->call, NULL);
+        tag->fn(tag, 0);
+    }
+}
+
+static void post_recv(vg_call *call)
+{
+    grpc_op ops[2];
+    size_t n = 0;
+
+    memset(ops, 0, sizeof(ops));
+    if (!call->initial_md_sent) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        call->initial_md_sent = 1;
+    }
+    ops[n].op = GRPC_OP_RECV_MESSAGE;
+    ops[n++].data.recv_message.recv_message = &call->recv_buf;
+    call->recv_pending = 1;
+    start_batch(call, ops, n, &call->recv_tag);
+}
+
+static void send_status(vg_call *call)
+{
+    grpc_op ops[2];
+    size_t n = 0;
+    grpc_slice details = grpc_slice_from_copied_string(call->message);
+
+    memset(ops, 0, sizeof(ops));
+    if (!call->initial_md_sent) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        call->initial_md_sent = 1;
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = call->code;
+    ops[n].data.send_status_from_server.status_details = &details;
+    n++;
+    call->status_started = 1;
+    start_batch(call, ops, n, &call->status_tag);
+    grpc_slice_unref(details);
+}
+
+static void process_held(vg_call *call)
+{
+    grpc_byte_buffer_reader reader;
+    grpc_byte_buffer *buf = call->held;
+    grpc_slice slice;
+
+    call->held = NULL;
+    if (!grpc_byte_buffer_reader_init(&reader, buf)) {
+        grpc_byte_buffer_destroy(buf);
+        vg_call_finish(call, GRPC_STATUS_INTERNAL, "request message could not be read");
+        return;
+    }
+    slice = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    grpc_byte_buffer_destroy(buf);
+    call->messages_seen = 1;
+    call->method->on_message(call, GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice));
+    grpc_slice_unref(slice);
+}
+
+/* Moves the call forward after any event: process a held request once no reply is in
+ * flight, ask for the next request, and send the status once everything before it is out. */
+static void advance(vg_call *call)
+{
+    if (!call->finishing && call->held && !call->send_pending)
+        process_held(call);
+
+    if (!call->finishing && !call->held && !call->recv_pending && !call->half_closed &&
+        (call->method->streaming || !call->messages_seen))
+        post_recv(call);
+
+    if (!call->finishing && call->half_closed && !call->held && !call->send_pending) {
+        if (call->method->streaming)
+            vg_call_finish(call, GRPC_STATUS_OK, "%s", "");
+        else if (!call->messages_seen)
+            vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "no request message was sent");
+    }
+
+    if (call->finishing && !call->status_started && !call->send_pending)
+        send_status(call);
+}
+
+void vg_call_reply_bytes(vg_call *call, const uint8_t *data, size_t len)
+{
+    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data, len);
+    grpc_op op;
+
+    call->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = call->send_buf;
+    call->send_pending = 1;
+    start_batch(call, &op, 1, &call->send_tag);
+}
+
+void vg_call_reply(vg_call *call, const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    grpc_slice slice = grpc_slice_malloc(len);
+    grpc_op op;
+
+    protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(slice));
+    call->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = call->send_buf;
+    call->send_pending = 1;
+    start_batch(call, &op, 1, &call->send_tag);
+}
+
+void vg_call_finish(vg_call *call, grpc_status_code code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (call->finishing)
+        return;
+    call->finishing = 1;
+    call->code = code;
+    va_start(ap, fmt);
+    vsnprintf(call->message, sizeof(call->message), fmt, ap);
+    va_end(ap);
+}
+
+static const vg_method *find_method(const grpc_slice *path)
+{
+    size_t len = GRPC_SLICE_LENGTH(*path);
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strlen(methods[i]->path) == len &&
+            memcmp(methods[i]->path, GRPC_SLICE_START_PTR(*path), len) == 0)
+            return methods[i];
+    return NULL;
+}
+
+static void start_call(vg_call *call)
+{
+    grpc_op op;
+    size_t mlen = GRPC_SLICE_LENGTH(call->details.method);
+
+    call->started_ns = now_ns();
+    if (mlen >= sizeof(call->method_name))
+        mlen = sizeof(call->method_name) - 1;
+    memcpy(call->method_name, GRPC_SLICE_START_PTR(call->details.method), mlen);
+    call->method_name[mlen] = '\0';
+    identify(call);
+
+    /* Knowing when the call ends (or is cancelled) needs this op from the start. */
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &call->close_cancelled;
+    start_batch(call, &op, 1, &call->close_tag);
+
+    call->method = find_method(&call->details.method);
+    if (!call->method) {
+        static const vg_method unknown = {"", 0, -1, NULL, NULL};
+
+        call->method = &unknown;
+        vg_call_finish(call, GRPC_STATUS_UNIMPLEMENTED, "no such method");
+    } else if (!call->principal) {
+        vg_call_finish(call, GRPC_STATUS_PERMISSION_DENIED,
+                       "certificate identity is not a known principal");
+    } else if (call->method->role >= 0 && (int)call->principal->role != call->method->role) {
+        vg_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, "principal's role may not call %s",
+                       call->method_name);
+    }
+    advance(call);
+}
+
+static void on_request(vg_tag *tag, int ok)
+{
+    vg_call *call = (vg_call *)((char *)tag - offsetof(vg_call, request_tag));
+    vg_worker *w = call->worker;
+
+    if (!ok) {
+        /* The server is shutting down: the request was never matched with a call. */
+        call_free(call);
+        return;
+    }
+    post_request(w);
+    start_call(call);
+}
+
+static void post_request(vg_worker *w)
+{
+    vg_call *call = calloc(1, sizeof(*call));
+    grpc_call_error e;
+
+    if (!call) {
+        vg_error(NULL, NULL, "out of memory posting a call request");
+        return;
+    }
+    call->worker = w;
+    call->request_tag.fn = on_request;
+    call->recv_tag.fn = on_recv;
+    call->send_tag.fn = on_send;
+    call->status_tag.fn = on_status;
+    call->close_tag.fn = on_close;
+    grpc_call_details_init(&call->details);
+    grpc_metadata_array_init(&call->request_md);
+    e = grpc_server_request_call(w->server->grpc, &call->call, &call->details, &call->request_md,
+                                 w->cq, w->cq, &call->request_tag);
+    if (e != GRPC_CALL_OK) {
+        vg_error(NULL, NULL, "request_call failed: %d", (int)e);
+        call_free(call);
+    }
+}
+
+/* ---- threads -------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    vg_worker *w = arg;
+
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+                                                   NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE)
+            ((vg_tag *)ev.tag)->fn(ev.tag, ev.success);
+    }
+    return NULL;
+}
+
+static grpc_channel_args *server_args(const vg_config *cfg, grpc_arg *args)
+{
+    static grpc_channel_args ca;
+    char *max_recv = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    char *keepalive_time = GRPC_ARG_KEEPALIVE_TIME_MS;
+    char *keepalive_timeout = GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
+
+    args[0] = (grpc_arg){GRPC_ARG_INTEGER, max_recv, {.integer = (int)cfg->max_message_bytes}};
+    args[1] = (grpc_arg){GRPC_ARG_INTEGER, keepalive_time, {.integer = 60000}};
+    args[2] = (grpc_arg){GRPC_ARG_INTEGER, keepalive_timeout, {.integer = 20000}};
+    ca.num_args = 3;
+    ca.args = args;
+    return &ca;
+}
+
+vg_err vg_server_start(const vg_config *cfg, vg_store *store, vg_server **out, char *why,
+                       size_t whylen)
+{
+    vg_server *srv = calloc(1, sizeof(*srv));
+    grpc_server_credentials *creds = NULL;
+    grpc_arg args[3];
+    vg_err err = VG_ERR_CONFIG;
+
+    *out = NULL;
+    if (!srv)
+        return VG_ERR_NOMEM;
+    srv->cfg = cfg;
+    srv->store = store;
+    srv->nworkers = cfg->threads;
+    srv->workers = calloc((size_t)srv->nworkers, sizeof(*srv->workers));
+    srv->threads = calloc((size_t)srv->nworkers, sizeof(*srv->threads));
+    if (!srv->workers || !srv->threads) {
+        err = VG_ERR_NOMEM;
+        goto fail;
+    }
+    creds = make_credentials(cfg, why, whylen);
+    if (!creds)
+        goto fail;
+
+    srv->grpc = grpc_server_create(server_args(cfg, args), NULL);
+    for (int i = 0; i < srv->nworkers; i++) {
+        vg_worker *w = &srv->workers[i];
+
+        w->index = i;
+        w->server = srv;
+        w->cq = grpc_completion_queue_create_for_next(NULL);
+        grpc_server_register_completion_queue(srv->grpc, w->cq, NULL);
+        if (vg_store_reader_open(store, &w->reader) != VG_OK) {
+            snprintf(why, whylen, "store reader could not be opened");
+            err = VG_ERR_IO;
+            goto fail;
+        }
+    }
+    srv->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
+    srv->port = grpc_server_add_http2_port(srv->grpc, cfg->listen, creds);
+    grpc_server_credentials_release(creds);
+    creds = NULL;
+    if (srv->port == 0) {
+        snprintf(why, whylen, "cannot listen on %s (address in use or not local?)", cfg->listen);
+        goto fail;
+    }
+    grpc_server_start(srv->grpc);
+
+    for (int i = 0; i < srv->nworkers; i++) {
+        for (int r = 0; r < REQUESTS_PER_QUEUE; r++)
+            post_request(&srv->workers[i]);
+        if (pthread_create(&srv->threads[i], NULL, worker_main, &srv->workers[i]) != 0) {
+            snprintf(why, whylen, "cannot start thread %d", i);
+            err = VG_ERR_IO;
+            *out = srv;
+            vg_server_stop(srv);
+            *out = NULL;
+            return err;
+        }
+        srv->nthreads_started++;
+    }
+    *out = srv;
+    return VG_OK;
+
+fail:
+    if (creds)
+        grpc_server_credentials_release(creds);
+    vg_server_stop(srv);
+    return err;
+}
+
+int vg_server_port(const vg_server *srv)
+{
+    return srv->port;
+}
+
+const vg_config *vg_server_config(const vg_server *srv)
+{
+    return srv->cfg;
+}
+
+vg_store *vg_server_store(const vg_server *srv)
+{
+    return srv->store;
+}
+
+void vg_server_stop(vg_server *srv)
+{
+    static vg_tag shutdown_tag;
+
+    if (!srv)
+        return;
+    if (srv->grpc) {
+        gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                          gpr_time_from_millis(srv->cfg->shutdown_grace_ms,
+                                                               GPR_TIMESPAN));
+        grpc_event ev;
+
+        grpc_server_shutdown_and_notify(srv->grpc, srv->shutdown_cq, &shutdown_tag);
+        ev = grpc_completion_queue_pluck(srv->shutdown_cq, &shutdown_tag, grace, NULL);
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            vg_warn(NULL, NULL, "calls still running after %d ms: cancelling them",
+                    srv->cfg->shutdown_grace_ms);
+            grpc_server_cancel_all_calls(srv->grpc);
+            grpc_completion_queue_pluck(srv->shutdown_cq, &shutdown_tag,
+                                        gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        }
+        grpc_server_destroy(srv->grpc);
+    }
+    for (int i = 0; i < srv->nworkers; i++)
+        if (srv->workers[i].cq)
+            grpc_completion_queue_shutdown(srv->workers[i].cq);
+    for (int i = 0; i < srv->nthreads_started; i++)
+        pthread_join(srv->threads[i], NULL);
+    for (int i = 0; i < srv->nworkers; i++) {
+        vg_worker *w = &srv->workers[i];
+
+        if (w->cq && i >= srv->nthreads_started) {
+            /* Never served: drain it here. */
+            worker_main(w);
+        }
+        if (w->cq)
+            grpc_completion_queue_destroy(w->cq);
+        vg_store_reader_close(w->reader);
+        if (w->scratch_free)
+            w->scratch_free(w->scratch);
+    }
+    if (srv->shutdown_cq) {
+        grpc_completion_queue_shutdown(srv->shutdown_cq);
+        grpc_completion_queue_destroy(srv->shutdown_cq);
+    }
+    free(srv->workers);
+    free(srv->threads);
+    free(srv);
+}
