@@ -13,11 +13,11 @@
 typedef struct vc_client vc_client;
 
 typedef struct vc_options {
-    const char *target;  /* HOST:PORT */
-    const char *ca;      /* CA certificate (PEM) the server's certificate must chain to */
-    const char *cert;    /* client certificate (PEM) */
-    const char *key;     /* client private key (PEM) */
-    int timeout_ms;      /* deadline of each call; 0: none */
+    const char *target; /* HOST:PORT */
+    const char *ca;     /* CA certificate (PEM) the server's certificate must chain to */
+    const char *cert;   /* client certificate (PEM) */
+    const char *key;    /* client private key (PEM) */
+    int timeout_ms;     /* deadline of each call; 0: none */
 } vc_options;
 
 /* The outcome of a call: its status code and the server's message. */

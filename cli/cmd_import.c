@@ -10,7 +10,7 @@
 #include "vitalgate.pb-c.h"
 
 #define BATCH_RECORDS 1000
-#define WINDOW 4
+#define WINDOW        4
 
 /* The file lines of one batch in flight, to name refused records by line. */
 typedef struct batch_lines {

@@ -11,9 +11,9 @@
 #include "words.h"
 
 #define BATCH_ROWS 1000
-#define WINDOW 8
+#define WINDOW     8
 
-#define COL_ID "公民身份号码"
+#define COL_ID   "公民身份号码"
 #define COL_NAME "姓名"
 
 typedef struct match_ctx {
@@ -186,7 +186,8 @@ int vc_cmd_match(vc_client *c, int argc, char **argv)
         fprintf(stderr, "vitalctl: match: %llu rows sent, %llu answered\n", x->sent, x->answered);
         goto out;
     }
-    fprintf(stderr, "%s: %llu rows: %llu NO_RECORD, %llu REPORTED, %llu CONFIRMED, %llu INVALID_ID\n",
+    fprintf(stderr,
+            "%s: %llu rows: %llu NO_RECORD, %llu REPORTED, %llu CONFIRMED, %llu INVALID_ID\n",
             x->path, x->answered, x->per_status[1], x->per_status[2], x->per_status[3],
             x->per_status[4]);
     rc = VC_EXIT_OK;

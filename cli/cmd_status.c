@@ -40,8 +40,8 @@ static void print_text(const Vitalgate__V1__PersonStatus *p)
         if (e->deregistration_reason[0])
             printf("  reason %s", e->deregistration_reason);
         if (e->valid_until[0])
-            printf("  valid until %s  category %u level %u", e->valid_until,
-                   e->disability_category, e->disability_level);
+            printf("  valid until %s  category %u level %u", e->valid_until, e->disability_category,
+                   e->disability_level);
         if (e->name[0])
             printf("  name %s", e->name);
         if (e->place[0])
@@ -77,8 +77,7 @@ static void print_json(const Vitalgate__V1__PersonStatus *p)
         json_array_append_new(src, json_string(p->death_sources[i]));
     json_object_set_new(o, "death_sources", src);
     json_object_set_new(o, "name_check", json_string(vc_name_check_word(p->name_check)));
-    json_object_set_new(o, "household_deregistration",
-                        json_string(p->household_deregistration));
+    json_object_set_new(o, "household_deregistration", json_string(p->household_deregistration));
     json_object_set_new(o, "certificate", json_string(vc_certificate_word(p->certificate)));
     for (size_t i = 0; i < p->n_evidence; i++) {
         const Vitalgate__V1__Evidence *e = p->evidence[i];
@@ -114,10 +113,11 @@ static void print_json(const Vitalgate__V1__PersonStatus *p)
 
 int vc_cmd_status(vc_client *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"name", required_argument, NULL, 'n'},  {"purpose", required_argument, NULL, 'p'},
-        {"as-of", required_argument, NULL, 'a'}, {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"name", required_argument, NULL, 'n'},
+                                             {"purpose", required_argument, NULL, 'p'},
+                                             {"as-of", required_argument, NULL, 'a'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {NULL, 0, NULL, 0}};
     Vitalgate__V1__StatusRequest req = VITALGATE__V1__STATUS_REQUEST__INIT;
     Vitalgate__V1__PersonStatus *p;
     vg_buf out = {0}, resp = {0};

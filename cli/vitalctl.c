@@ -10,17 +10,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: vitalctl [--target HOST:PORT] [--ca FILE] [--cert FILE] [--key FILE]\n"
-            "                [--timeout SECONDS] COMMAND [ARGS]\n"
-            "commands:\n"
-            "  import --department cremation|health|household|disability FILE...\n"
-            "  status ID [--name NAME] [--purpose P] [--as-of DATE] [--json]\n"
-            "  match FILE [--as-of DATE] [--purpose P] [--evidence]\n"
-            "  health\n"
-            "Defaults come from VITALCTL_TARGET, VITALCTL_CA, VITALCTL_CERT and VITALCTL_KEY,\n"
-            "else 127.0.0.1:7443 and certs/dev/ca.crt.\n"
-            "Exit: 0 done, 2 some records refused (import), 1 failure.\n");
+    fprintf(f, "usage: vitalctl [--target HOST:PORT] [--ca FILE] [--cert FILE] [--key FILE]\n"
+               "                [--timeout SECONDS] COMMAND [ARGS]\n"
+               "commands:\n"
+               "  import --department cremation|health|household|disability FILE...\n"
+               "  status ID [--name NAME] [--purpose P] [--as-of DATE] [--json]\n"
+               "  match FILE [--as-of DATE] [--purpose P] [--evidence]\n"
+               "  health\n"
+               "Defaults come from VITALCTL_TARGET, VITALCTL_CA, VITALCTL_CERT and VITALCTL_KEY,\n"
+               "else 127.0.0.1:7443 and certs/dev/ca.crt.\n"
+               "Exit: 0 done, 2 some records refused (import), 1 failure.\n");
 }
 
 void vc_report_status(const char *what, const vc_status *st)
@@ -38,11 +37,13 @@ static const char *env_or(const char *name, const char *fallback)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"target", required_argument, NULL, 't'}, {"ca", required_argument, NULL, 'a'},
-        {"cert", required_argument, NULL, 'c'},   {"key", required_argument, NULL, 'k'},
-        {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"target", required_argument, NULL, 't'},
+                                             {"ca", required_argument, NULL, 'a'},
+                                             {"cert", required_argument, NULL, 'c'},
+                                             {"key", required_argument, NULL, 'k'},
+                                             {"timeout", required_argument, NULL, 'T'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     vc_options opt = {env_or("VITALCTL_TARGET", "127.0.0.1:7443"),
                       env_or("VITALCTL_CA", "certs/dev/ca.crt"), env_or("VITALCTL_CERT", NULL),
                       env_or("VITALCTL_KEY", NULL), 0};

@@ -17,15 +17,15 @@ int vg_log_level_parse(const char *word);
 void vg_log_write(int level, const char *peer, const char *method, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-#define VG_LOG(level, peer, method, ...)                                                       \
-    do {                                                                                       \
-        if ((level) <= vg_log_level)                                                           \
-            vg_log_write((level), (peer), (method), __VA_ARGS__);                              \
+#define VG_LOG(level, peer, method, ...)                                                           \
+    do {                                                                                           \
+        if ((level) <= vg_log_level)                                                               \
+            vg_log_write((level), (peer), (method), __VA_ARGS__);                                  \
     } while (0)
 
 #define vg_error(peer, method, ...) VG_LOG(VG_LOG_ERROR, peer, method, __VA_ARGS__)
-#define vg_warn(peer, method, ...) VG_LOG(VG_LOG_WARN, peer, method, __VA_ARGS__)
-#define vg_info(peer, method, ...) VG_LOG(VG_LOG_INFO, peer, method, __VA_ARGS__)
+#define vg_warn(peer, method, ...)  VG_LOG(VG_LOG_WARN, peer, method, __VA_ARGS__)
+#define vg_info(peer, method, ...)  VG_LOG(VG_LOG_INFO, peer, method, __VA_ARGS__)
 #define vg_debug(peer, method, ...) VG_LOG(VG_LOG_DEBUG, peer, method, __VA_ARGS__)
 
 #endif

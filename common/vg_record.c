@@ -125,20 +125,20 @@ static void get_str(reader *r, char *out, size_t cap)
 /* Both directions walk the fields in one order, so the layout is written down once. */
 typedef enum { CODEC_ENCODE, CODEC_DECODE } codec_dir;
 
-#define FIELD_STR(s)                                                                           \
-    do {                                                                                       \
-        if (dir == CODEC_ENCODE)                                                               \
-            put_str(w, (s));                                                                   \
-        else                                                                                   \
-            get_str(r, (s), sizeof(s));                                                        \
+#define FIELD_STR(s)                                                                               \
+    do {                                                                                           \
+        if (dir == CODEC_ENCODE)                                                                   \
+            put_str(w, (s));                                                                       \
+        else                                                                                       \
+            get_str(r, (s), sizeof(s));                                                            \
     } while (0)
 
-#define FIELD_INT(v, type)                                                                     \
-    do {                                                                                       \
-        if (dir == CODEC_ENCODE)                                                               \
-            put_int(w, (int64_t)(v));                                                          \
-        else                                                                                   \
-            (v) = (type)get_int(r);                                                            \
+#define FIELD_INT(v, type)                                                                         \
+    do {                                                                                           \
+        if (dir == CODEC_ENCODE)                                                                   \
+            put_int(w, (int64_t)(v));                                                              \
+        else                                                                                       \
+            (v) = (type)get_int(r);                                                                \
     } while (0)
 
 static void codec_walk(codec_dir dir, vg_record *rec, writer *w, reader *r)

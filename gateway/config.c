@@ -38,8 +38,15 @@ static const char *const top_settings[] = {
     "tls",
     "purposes",
     "principals",
+    "redis",
+    "audit",
 };
-static const char *const tls_settings[] = {"ca", "cert", "key"};
+static const char *const tls_settings[] = {"ca", "cert", "key", "crl"};
+static const char *const redis_settings[] = {
+    "enabled",           "address", "user", "password", "db", "ttl_s", "connect_timeout_ms",
+    "command_timeout_ms"};
+static const char *const audit_settings[] = {"enabled", "dir", "signing_key",
+                                             "checkpoint_interval_ms", "checkpoint_entries"};
 static const char *const purpose_settings[] = {"code", "description"};
 static const char *const principal_settings[] = {"name", "role", "department", "purposes",
                                                  "fields"};
@@ -211,20 +218,69 @@ static vg_err get_string(loader *ld, const config_setting_t *parent, const char 
 
 /* Reads the optional integer member key of parent into *out, which keeps its default when
  * the member is absent. Values outside min..max are refused. */
-static vg_err get_integer(loader *ld, const config_setting_t *parent, const char *key,
-                          long long min, long long max, long long *out)
+static vg_err get_integer_in(loader *ld, const config_setting_t *parent, const char *prefix,
+                             const char *key, long long min, long long max, long long *out)
 {
     config_setting_t *s;
+    char name[NAME_MAX_LEN];
     long long v;
     vg_err err;
 
-    err = get_member(ld, parent, NULL, key, CONFIG_TYPE_INT, 0, &s);
+    err = get_member(ld, parent, prefix, key, CONFIG_TYPE_INT, 0, &s);
     if (err != VG_OK || !s)
         return err;
     v = config_setting_get_int64(s);
     if (v < min || v > max)
-        return fail(ld, s, key, "%lld is out of range (%lld..%lld)", v, min, max);
+        return fail(ld, s, setting_name(name, sizeof(name), prefix, key),
+                    "%lld is out of range (%lld..%lld)", v, min, max);
     *out = v;
+    return VG_OK;
+}
+
+static vg_err get_integer(loader *ld, const config_setting_t *parent, const char *key,
+                          long long min, long long max, long long *out)
+{
+    return get_integer_in(ld, parent, NULL, key, min, max, out);
+}
+
+/* Reads the optional int member key of parent into *out, keeping the default when absent. */
+static vg_err get_int_in(loader *ld, const config_setting_t *parent, const char *prefix,
+                         const char *key, long long min, long long max, int *out)
+{
+    long long v = *out;
+    vg_err err = get_integer_in(ld, parent, prefix, key, min, max, &v);
+
+    if (err == VG_OK)
+        *out = (int)v;
+    return err;
+}
+
+/* Reads the optional boolean member key of parent into *out. */
+static vg_err get_bool(loader *ld, const config_setting_t *parent, const char *prefix,
+                       const char *key, int *out)
+{
+    config_setting_t *s;
+    vg_err err = get_member(ld, parent, prefix, key, CONFIG_TYPE_BOOL, 0, &s);
+
+    if (err == VG_OK && s)
+        *out = config_setting_get_bool(s);
+    return err;
+}
+
+/* Copies the optional string member key of parent (may be empty) into dst. */
+static vg_err get_text(loader *ld, const config_setting_t *parent, const char *prefix,
+                       const char *key, char *dst, size_t len)
+{
+    config_setting_t *s;
+    char name[NAME_MAX_LEN];
+    vg_err err = get_member(ld, parent, prefix, key, CONFIG_TYPE_STRING, 0, &s);
+
+    if (err != VG_OK || !s)
+        return err;
+    if (strlen(config_setting_get_string(s)) >= len)
+        return fail(ld, s, setting_name(name, sizeof(name), prefix, key), "longer than %zu bytes",
+                    len - 1);
+    snprintf(dst, len, "%s", config_setting_get_string(s));
     return VG_OK;
 }
 
@@ -382,7 +438,74 @@ static vg_err load_tls(loader *ld, const config_setting_t *root)
         err = get_path(ld, tls, "tls", "cert", ld->cfg->tls_cert);
     if (err == VG_OK)
         err = get_path(ld, tls, "tls", "key", ld->cfg->tls_key);
+    if (err == VG_OK && config_setting_get_member(tls, "crl"))
+        err = get_path(ld, tls, "tls", "crl", ld->cfg->tls_crl);
     return err;
+}
+
+/* The optional redis group. */
+static vg_err load_redis(loader *ld, const config_setting_t *root)
+{
+    vg_cache_config *c = &ld->cfg->cache;
+    config_setting_t *g;
+    vg_err err;
+
+    err = get_member(ld, root, NULL, "redis", CONFIG_TYPE_GROUP, 0, &g);
+    if (err != VG_OK || !g)
+        return err;
+    c->enabled = 1; /* a redis group turns the cache on unless it says otherwise */
+    err = check_known(ld, g, "redis", redis_settings, COUNT(redis_settings));
+    if (err == VG_OK)
+        err = get_bool(ld, g, "redis", "enabled", &c->enabled);
+    if (err == VG_OK)
+        err = get_text(ld, g, "redis", "address", c->address, sizeof(c->address));
+    if (err == VG_OK)
+        err = get_text(ld, g, "redis", "user", c->user, sizeof(c->user));
+    if (err == VG_OK)
+        err = get_text(ld, g, "redis", "password", c->password, sizeof(c->password));
+    if (err == VG_OK)
+        err = get_int_in(ld, g, "redis", "db", 0, 1000000, &c->db);
+    if (err == VG_OK)
+        err = get_int_in(ld, g, "redis", "ttl_s", 1, 30 * 86400, &c->ttl_s);
+    if (err == VG_OK)
+        err = get_int_in(ld, g, "redis", "connect_timeout_ms", 1, 60000, &c->connect_timeout_ms);
+    if (err == VG_OK)
+        err = get_int_in(ld, g, "redis", "command_timeout_ms", 1, 60000, &c->command_timeout_ms);
+    if (err == VG_OK && c->enabled && !c->address[0])
+        err = fail(ld, g, "redis.address", "required when the cache is enabled");
+    return err;
+}
+
+/* The optional audit group; its paths default to DATA_DIR/audit and the server's key. */
+static vg_err load_audit(loader *ld, const config_setting_t *root)
+{
+    vg_audit_config *a = &ld->cfg->audit;
+    config_setting_t *g;
+    vg_err err;
+
+    err = get_member(ld, root, NULL, "audit", CONFIG_TYPE_GROUP, 0, &g);
+    if (err == VG_OK && g)
+        err = check_known(ld, g, "audit", audit_settings, COUNT(audit_settings));
+    if (err == VG_OK && g)
+        err = get_bool(ld, g, "audit", "enabled", &a->enabled);
+    if (err == VG_OK && g && config_setting_get_member(g, "dir"))
+        err = get_path(ld, g, "audit", "dir", a->dir);
+    if (err == VG_OK && g && config_setting_get_member(g, "signing_key"))
+        err = get_path(ld, g, "audit", "signing_key", a->signing_key);
+    if (err == VG_OK && g)
+        err = get_int_in(ld, g, "audit", "checkpoint_interval_ms", 10, 3600000,
+                         &a->checkpoint_interval_ms);
+    if (err == VG_OK && g)
+        err =
+            get_int_in(ld, g, "audit", "checkpoint_entries", 1, 100000000, &a->checkpoint_entries);
+    if (err != VG_OK)
+        return err;
+    if (!a->dir[0] &&
+        snprintf(a->dir, sizeof(a->dir), "%s/audit", ld->cfg->data_dir) >= (int)sizeof(a->dir))
+        return fail(ld, root, "audit.dir", "the path is too long");
+    if (!a->signing_key[0])
+        snprintf(a->signing_key, sizeof(a->signing_key), "%s", ld->cfg->tls_key);
+    return VG_OK;
 }
 
 /* Checks that the optional member key of root is a list of groups; *out is NULL and *n 0
@@ -720,6 +843,13 @@ static vg_config *config_new(const char *path)
     cfg->shutdown_grace_ms = 10000;
     cfg->log_level = VG_LOG_INFO;
     cfg->max_batch_records = 5000;
+    cfg->cache.enabled = 0;
+    cfg->cache.ttl_s = 3600;
+    cfg->cache.connect_timeout_ms = 200;
+    cfg->cache.command_timeout_ms = 100;
+    cfg->audit.enabled = 1;
+    cfg->audit.checkpoint_interval_ms = 5000;
+    cfg->audit.checkpoint_entries = 10000;
     return cfg;
 }
 
@@ -765,6 +895,10 @@ vg_err vg_config_load(const char *path, vg_config **out, char *why, size_t whyle
         err = load_purposes(&ld, root);
     if (err == VG_OK)
         err = load_principals(&ld, root);
+    if (err == VG_OK)
+        err = load_redis(&ld, root);
+    if (err == VG_OK)
+        err = load_audit(&ld, root);
 
 out:
     config_destroy(&lc);

@@ -23,10 +23,10 @@ typedef enum vg_put_outcome {
 /* Every record the store holds that bears on one person's status. */
 typedef struct vg_person_records {
     char id_number[VG_ID_LEN + 1];
-    vg_record *recs;       /* records whose ID number is id_number */
+    vg_record *recs; /* records whose ID number is id_number */
     size_t nrecs;
-    vg_record *reissues;   /* reissued death certificates, under any ID number, whose
-                              原证编号 names one of this person's certificate numbers */
+    vg_record *reissues; /* reissued death certificates, under any ID number, whose
+                            原证编号 names one of this person's certificate numbers */
     size_t nreissues;
     size_t cap_recs, cap_reissues; /* allocation sizes; internal */
 } vg_person_records;
@@ -61,6 +61,16 @@ vg_err vg_store_get_person(vg_store_reader *reader, const char *id, vg_person_re
 
 /* Frees the buffers of *recs (not recs itself); NULL is fine. */
 void vg_person_records_free(vg_person_records *recs);
+
+/* The cache generation held in the store: a random 64-bit number, part of every cache
+ * key. Cheap when nothing changed (a reader re-reads it only after a commit by any
+ * connection, which SQLite's data_version tells). Reader's thread only. */
+vg_err vg_store_cache_generation(vg_store_reader *reader, uint64_t *gen);
+
+/* Replaces the cache generation with a new random one and commits it durably, so that no
+ * cache entry written before is read again by any process. Used when a cache invalidation
+ * could not reach Redis, before the push is acknowledged. Thread-safe. */
+vg_err vg_store_bump_cache_generation(vg_store *store, uint64_t *gen);
 
 /* Number of records held per department (counts[VG_DEPT_COUNT]). Reader's thread only. */
 vg_err vg_store_count(vg_store_reader *reader, size_t counts[VG_DEPT_COUNT]);

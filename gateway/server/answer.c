@@ -180,8 +180,8 @@ vg_err vg_answer_person(vg_store_reader *reader, vg_answer_scratch *s, const cha
         return VG_ERR_NOMEM;
     vg_status_derive(&s->recs, name, as_of, &st, s->roles);
 
-    msg->death_status = (Vitalgate__V1__DeathStatus)(VITALGATE__V1__DEATH_STATUS__NO_RECORD +
-                                                     (int)st.death_status);
+    msg->death_status =
+        (Vitalgate__V1__DeathStatus)(VITALGATE__V1__DEATH_STATUS__NO_RECORD + (int)st.death_status);
     vg_date_format(st.date_of_death, s->date_of_death, sizeof(s->date_of_death));
     msg->date_of_death = s->date_of_death;
     for (int d = 0; d < VG_DEPT_COUNT; d++)
@@ -189,8 +189,8 @@ vg_err vg_answer_person(vg_store_reader *reader, vg_answer_scratch *s, const cha
             s->sources[nsources++] = (char *)vg_department_name((vg_department)d);
     msg->n_death_sources = nsources;
     msg->death_sources = s->sources;
-    msg->name_check = (Vitalgate__V1__NameCheck)(VITALGATE__V1__NAME_CHECK__NOT_CHECKED +
-                                                 (int)st.name_check);
+    msg->name_check =
+        (Vitalgate__V1__NameCheck)(VITALGATE__V1__NAME_CHECK__NOT_CHECKED + (int)st.name_check);
     msg->household_deregistration =
         st.has_deregistration ? (char *)vg_dereg_reason_word(st.deregistration) : "";
     msg->certificate = (Vitalgate__V1__CertificateState)st.certificate;

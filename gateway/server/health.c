@@ -28,4 +28,5 @@ static void check_message(vg_call *call, const uint8_t *data, size_t len)
 }
 
 /* Any known principal may ask whether the gateway serves. */
-const vg_method vg_method_health = {"/grpc.health.v1.Health/Check", 0, -1, check_message, NULL};
+const vg_method vg_method_health = {
+    "/grpc.health.v1.Health/Check", 0, -1, check_message, NULL, NULL};

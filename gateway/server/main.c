@@ -15,10 +15,9 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: vitalgate --config FILE [--listen HOST:PORT] [--data-dir DIR]\n"
-            "                 [--log-level error|warn|info|debug]\n"
-            "Serves the vitalgate API over mutual TLS until SIGTERM or SIGINT.\n");
+    fprintf(f, "usage: vitalgate --config FILE [--listen HOST:PORT] [--data-dir DIR]\n"
+               "                 [--log-level error|warn|info|debug]\n"
+               "Serves the vitalgate API over mutual TLS until SIGTERM or SIGINT.\n");
 }
 
 typedef struct options {

@@ -104,7 +104,8 @@ static void push_message(vg_call *call, const uint8_t *data, size_t len)
         goto out;
     if (!st && !(st = call->state = calloc(1, sizeof(*st))))
         goto nomem;
-    if (reserve(st, req->n_records) != 0 || !(index = malloc((req->n_records + 1) * sizeof(*index))))
+    if (reserve(st, req->n_records) != 0 ||
+        !(index = malloc((req->n_records + 1) * sizeof(*index))))
         goto nomem;
 
     /* Each record alone through its department's adapter: a refusal loses nothing else. */
@@ -177,5 +178,5 @@ static void push_free(vg_call *call)
     call->state = NULL;
 }
 
-const vg_method vg_method_push = {"/vitalgate.v1.Ingest/Push", 1, VG_ROLE_KIND_DEPARTMENT,
-                                  push_message, push_free};
+const vg_method vg_method_push = {
+    "/vitalgate.v1.Ingest/Push", 1, VG_ROLE_KIND_DEPARTMENT, push_message, push_free, NULL};

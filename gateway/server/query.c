@@ -174,8 +174,8 @@ static void match_free(vg_call *call)
     call->state = NULL;
 }
 
-const vg_method vg_method_get_status = {"/vitalgate.v1.Query/GetStatus", 0,
-                                        VG_ROLE_KIND_CONSUMER, get_status_message, NULL};
+const vg_method vg_method_get_status = {
+    "/vitalgate.v1.Query/GetStatus", 0, VG_ROLE_KIND_CONSUMER, get_status_message, NULL, NULL};
 
-const vg_method vg_method_match = {"/vitalgate.v1.Query/Match", 1, VG_ROLE_KIND_CONSUMER,
-                                   match_message, match_free};
+const vg_method vg_method_match = {
+    "/vitalgate.v1.Query/Match", 1, VG_ROLE_KIND_CONSUMER, match_message, match_free, NULL};

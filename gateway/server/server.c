@@ -37,8 +37,8 @@ struct vg_server {
     int port;
 };
 
-static const vg_method *const methods[] = {&vg_method_push, &vg_method_get_status,
-                                           &vg_method_match, &vg_method_health};
+static const vg_method *const methods[] = {&vg_method_push, &vg_method_get_status, &vg_method_match,
+                                           &vg_method_health};
 
 static void post_request(vg_worker *w);
 static void on_request(vg_tag *tag, int ok);
@@ -118,8 +118,8 @@ static grpc_server_credentials *make_credentials(const vg_config *cfg, char *why
             GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, certcfg);
     creds = grpc_ssl_server_credentials_create_with_options(opts);
     if (!creds)
-        snprintf(why, whylen, "TLS credentials could not be made from %s, %s and %s",
-                 cfg->tls_ca, cfg->tls_cert, cfg->tls_key);
+        snprintf(why, whylen, "TLS credentials could not be made from %s, %s and %s", cfg->tls_ca,
+                 cfg->tls_cert, cfg->tls_key);
 out:
     free(ca);
     free(cert);
@@ -190,11 +190,23 @@ static void call_free(vg_call *call)
 
 static const char *code_name(grpc_status_code code)
 {
-    static const char *const names[] = {
-        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-        "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-        "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-        "UNAUTHENTICATED"};
+    static const char *const names[] = {"OK",
+                                        "CANCELLED",
+                                        "UNKNOWN",
+                                        "INVALID_ARGUMENT",
+                                        "DEADLINE_EXCEEDED",
+                                        "NOT_FOUND",
+                                        "ALREADY_EXISTS",
+                                        "PERMISSION_DENIED",
+                                        "RESOURCE_EXHAUSTED",
+                                        "FAILED_PRECONDITION",
+                                        "ABORTED",
+                                        "OUT_OF_RANGE",
+                                        "UNIMPLEMENTED",
+                                        "INTERNAL",
+                                        "UNAVAILABLE",
+                                        "DATA_LOSS",
+                                        "UNAUTHENTICATED"};
 
     if ((int)code >= 0 && (size_t)code < sizeof(names) / sizeof(names[0]))
         return names[code];
@@ -363,6 +375,10 @@ static void advance(vg_call *call)
     if (!call->finishing && call->held && !call->send_pending)
         process_held(call);
 
+    if (!call->finishing && !call->held && !call->send_pending && call->method->on_sent &&
+        call->messages_seen)
+        call->method->on_sent(call);
+
     if (!call->finishing && !call->held && !call->recv_pending && !call->half_closed &&
         (call->method->streaming || !call->messages_seen))
         post_recv(call);
@@ -452,7 +468,7 @@ static void start_call(vg_call *call)
 
     call->method = find_method(&call->details.method);
     if (!call->method) {
-        static const vg_method unknown = {"", 0, -1, NULL, NULL};
+        static const vg_method unknown = {"", 0, -1, NULL, NULL, NULL};
 
         call->method = &unknown;
         vg_call_finish(call, GRPC_STATUS_UNIMPLEMENTED, "no such method");
@@ -512,8 +528,8 @@ static void *worker_main(void *arg)
     vg_worker *w = arg;
 
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
-                                                   NULL);
+        grpc_event ev =
+            grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type == GRPC_OP_COMPLETE)
@@ -630,9 +646,9 @@ void vg_server_stop(vg_server *srv)
     if (!srv)
         return;
     if (srv->grpc) {
-        gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                          gpr_time_from_millis(srv->cfg->shutdown_grace_ms,
-                                                               GPR_TIMESPAN));
+        gpr_timespec grace =
+            gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                         gpr_time_from_millis(srv->cfg->shutdown_grace_ms, GPR_TIMESPAN));
         grpc_event ev;
 
         grpc_server_shutdown_and_notify(srv->grpc, srv->shutdown_cq, &shutdown_tag);

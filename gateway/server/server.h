@@ -36,14 +36,17 @@ struct vg_worker {
 
 /* A method the gateway serves. */
 typedef struct vg_method {
-    const char *path;  /* "/vitalgate.v1.Query/GetStatus" */
-    int streaming;     /* 1: bidirectional stream of request and reply messages */
-    int role;          /* vg_role allowed to call it; -1: any known principal */
+    const char *path; /* "/vitalgate.v1.Query/GetStatus" */
+    int streaming;    /* 1: bidirectional stream of request and reply messages */
+    int role;         /* vg_role allowed to call it; -1: any known principal */
     /* Handles one request message (the bytes are valid during the call only). Must call
      * vg_call_reply at most once and/or vg_call_finish. */
     void (*on_message)(vg_call *call, const uint8_t *data, size_t len);
     /* Frees call->state; may be NULL. */
     void (*on_free)(vg_call *call);
+    /* For server-streaming methods: called when a reply has been sent and no request
+     * message is waiting; may queue the next reply or finish. NULL for the others. */
+    void (*on_sent)(vg_call *call);
 } vg_method;
 
 struct vg_call {

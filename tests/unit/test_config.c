@@ -278,8 +278,8 @@ static const bad_case bad_cases[] = {
     {"unknown setting in tls",
      "data_dir = \"d\";\n"
      "tls = { ca = \"a\"; cert = \"b\";\n"
-     "  key = \"c\"; crl = \"d\"; };\n",
-     3, "tls.crl", "unknown setting"},
+     "  key = \"c\"; crls = \"d\"; };\n",
+     3, "tls.crls", "unknown setting"},
     {"string for an integer", BASE "\nthreads = \"2\";\n", 4, "threads",
      "must be an integer, not a string"},
     {"fraction for an integer", BASE "max_message_bytes = 4.5;\n", 3, "max_message_bytes",
