@@ -38,7 +38,7 @@ struct vg_server {
 };
 
 static const vg_method *const methods[] = {&vg_method_push, &vg_method_get_status, &vg_method_match,
-                                           &vg_method_health};
+                                           &vg_method_health, &vg_method_audit_list};
 
 static void post_request(vg_worker *w);
 static void on_request(vg_tag *tag, int ok);

@@ -111,5 +111,6 @@ extern const vg_method vg_method_push;
 extern const vg_method vg_method_get_status;
 extern const vg_method vg_method_match;
 extern const vg_method vg_method_health;
+extern const vg_method vg_method_audit_list;
 
 #endif
