@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #define STORE_FILE       "vitalgate.db"
@@ -51,6 +52,7 @@ struct vg_store {
     sqlite3_stmt *begin;
     sqlite3_stmt *commit;
     sqlite3_stmt *rollback;
+    sqlite3_stmt *set_generation;
     uint8_t blob[BLOB_MAX];
 };
 
@@ -59,6 +61,10 @@ struct vg_store_reader {
     sqlite3_stmt *by_id;
     sqlite3_stmt *reissues;
     sqlite3_stmt *count;
+    sqlite3_stmt *data_version;
+    sqlite3_stmt *generation;
+    long long seen_version; /* data_version when generation was read; -1 before */
+    uint64_t generation_value;
 };
 
 static void say(char *why, size_t whylen, const char *fmt, ...)
@@ -174,6 +180,65 @@ out:
     return ok;
 }
 
+/* A random 64-bit number from getrandom(2); 0 on success. */
+static int random64(uint64_t *v)
+{
+    uint8_t *p = (uint8_t *)v;
+    size_t got = 0;
+
+    while (got < sizeof(*v)) {
+        ssize_t k = getrandom(p + got, sizeof(*v) - got, 0);
+
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        got += (size_t)k;
+    }
+    return 0;
+}
+
+/* Creates the table of store-wide values when missing (stores made before it existed get
+ * it too) and gives the cache generation its first random value. */
+static int check_meta(sqlite3 *db, char *why, size_t whylen)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t gen;
+    int ok = 0;
+
+    if (random64(&gen) != 0) {
+        say(why, whylen, "cannot draw a random number: %s", strerror(errno));
+        return 0;
+    }
+    if (exec1(db, "BEGIN IMMEDIATE") != SQLITE_OK) {
+        say(why, whylen, "cannot lock the store: %s", sqlite3_errmsg(db));
+        return 0;
+    }
+    if (exec1(db, "CREATE TABLE IF NOT EXISTS meta ("
+                  "  name TEXT PRIMARY KEY,"
+                  "  value INTEGER NOT NULL)") != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT OR IGNORE INTO meta (name, value) "
+                           "VALUES ('cache_generation', ?1)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        say(why, whylen, "cannot create the meta table: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)gen);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        say(why, whylen, "cannot set the cache generation: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    ok = exec1(db, "COMMIT") == SQLITE_OK;
+    if (!ok)
+        say(why, whylen, "cannot commit the meta table: %s", sqlite3_errmsg(db));
+out:
+    sqlite3_finalize(st);
+    if (!ok)
+        exec1(db, "ROLLBACK");
+    return ok;
+}
+
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
     return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK;
@@ -200,7 +265,9 @@ static int prepare_writer(vg_store *s)
                    "WHERE dept = ?1 AND key >= ?2 || '|' AND key < ?2 || '}'",
                    &s->holders) &&
            prepare(s->db, "BEGIN IMMEDIATE", &s->begin) && prepare(s->db, "COMMIT", &s->commit) &&
-           prepare(s->db, "ROLLBACK", &s->rollback);
+           prepare(s->db, "ROLLBACK", &s->rollback) &&
+           prepare(s->db, "UPDATE meta SET value = ?1 WHERE name = 'cache_generation'",
+                   &s->set_generation);
 }
 
 static vg_err make_dir(const char *dir, char *why, size_t whylen)
@@ -250,7 +317,8 @@ vg_err vg_store_open(const char *dir, vg_store **out, char *why, size_t whylen)
         goto out;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    if (!set_pragmas(s->db, why, whylen) || !check_schema(s->db, why, whylen))
+    if (!set_pragmas(s->db, why, whylen) || !check_schema(s->db, why, whylen) ||
+        !check_meta(s->db, why, whylen))
         goto out;
     if (!prepare_writer(s)) {
         say(why, whylen, "cannot prepare the store's statements: %s", sqlite3_errmsg(s->db));
@@ -275,6 +343,7 @@ void vg_store_close(vg_store *store)
     sqlite3_finalize(store->begin);
     sqlite3_finalize(store->commit);
     sqlite3_finalize(store->rollback);
+    sqlite3_finalize(store->set_generation);
     sqlite3_close(store->db);
     if (store->path)
         pthread_mutex_destroy(&store->lock);
@@ -568,8 +637,11 @@ vg_err vg_store_reader_open(vg_store *store, vg_store_reader **out)
                  "SELECT content FROM record "
                  "WHERE orig_no = ?1 AND dept = ?2 AND id_number <> ?3",
                  &r->reissues) ||
-        !prepare(r->db, "SELECT dept, count(*) FROM record GROUP BY dept", &r->count))
+        !prepare(r->db, "SELECT dept, count(*) FROM record GROUP BY dept", &r->count) ||
+        !prepare(r->db, "PRAGMA data_version", &r->data_version) ||
+        !prepare(r->db, "SELECT value FROM meta WHERE name = 'cache_generation'", &r->generation))
         goto out;
+    r->seen_version = -1;
     *out = r;
     r = NULL;
     err = VG_OK;
@@ -585,6 +657,8 @@ void vg_store_reader_close(vg_store_reader *reader)
     sqlite3_finalize(reader->by_id);
     sqlite3_finalize(reader->reissues);
     sqlite3_finalize(reader->count);
+    sqlite3_finalize(reader->data_version);
+    sqlite3_finalize(reader->generation);
     sqlite3_close(reader->db);
     free(reader);
 }
@@ -700,4 +774,71 @@ vg_err vg_store_count(vg_store_reader *reader, size_t counts[VG_DEPT_COUNT])
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? VG_OK : VG_ERR_IO;
+}
+
+/* ---- cache generation ------------------------------------------------------------------ */
+
+/* Reads the one-row result of st into *v; VG_OK when there was a row. */
+static vg_err step_int(sqlite3_stmt *st, long long *v)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? VG_OK : VG_ERR_IO;
+}
+
+/* data_version changes whenever another connection commits, so the row is read again only
+ * then. It is read before the row: a commit between the two makes the next call read the
+ * row again, never keep an old value. */
+vg_err vg_store_cache_generation(vg_store_reader *reader, uint64_t *gen)
+{
+    long long version, value;
+
+    if (!reader || !gen)
+        return VG_ERR_INVALID;
+    if (step_int(reader->data_version, &version) != VG_OK)
+        return VG_ERR_IO;
+    if (version != reader->seen_version) {
+        if (step_int(reader->generation, &value) != VG_OK)
+            return VG_ERR_IO;
+        reader->generation_value = (uint64_t)value;
+        reader->seen_version = version;
+    }
+    *gen = reader->generation_value;
+    return VG_OK;
+}
+
+/* Durability as for vg_store_put: the update is its own transaction, committed with
+ * synchronous=FULL before the new value is returned. */
+vg_err vg_store_bump_cache_generation(vg_store *store, uint64_t *gen)
+{
+    uint64_t v;
+    vg_err err = VG_ERR_IO;
+    int in_txn = 0;
+
+    if (!store)
+        return VG_ERR_INVALID;
+    if (random64(&v) != 0)
+        return VG_ERR_IO;
+    pthread_mutex_lock(&store->lock);
+    if (!step_once(store->begin))
+        goto out;
+    in_txn = 1;
+    sqlite3_bind_int64(store->set_generation, 1, (sqlite3_int64)v);
+    if (!step_once(store->set_generation) || sqlite3_changes(store->db) != 1)
+        goto out;
+    if (!step_once(store->commit))
+        goto out;
+    in_txn = 0;
+    err = VG_OK;
+out:
+    sqlite3_clear_bindings(store->set_generation);
+    if (in_txn)
+        step_once(store->rollback);
+    pthread_mutex_unlock(&store->lock);
+    if (err == VG_OK && gen)
+        *gen = v;
+    return err;
 }
