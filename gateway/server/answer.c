@@ -16,17 +16,30 @@ typedef struct evidence_text {
     char until[16];
 } evidence_text;
 
+/* One row of a lookup. */
+typedef struct answer_row {
+    char *id_as_given;
+    int valid;
+    int k; /* index among the valid rows */
+    char invalid_reason[200];
+} answer_row;
+
 struct vg_answer_scratch {
-    vg_person_records recs;
+    answer_row *rows;
+    size_t cap_rows;
+    /* the valid rows, packed: what the cache and the store are asked about */
+    char (*ids)[VG_ID_LEN + 1];
+    vg_person_records *recs;
+    int *found;
+    size_t cap_valid;
+    /* one answer's evidence */
     vg_record_role *roles;
     Vitalgate__V1__Evidence *ev;
     Vitalgate__V1__Evidence **evp;
     evidence_text *text;
     size_t cap;
     char *sources[VG_DEPT_COUNT];
-    char id[VG_ID_LEN + 1];
     char date_of_death[16];
-    char invalid_reason[256];
 };
 
 vg_answer_scratch *vg_answer_scratch_new(void)
@@ -40,12 +53,41 @@ void vg_answer_scratch_free(void *scratch)
 
     if (!s)
         return;
-    vg_person_records_free(&s->recs);
+    for (size_t k = 0; k < s->cap_valid; k++)
+        vg_person_records_free(&s->recs[k]);
+    free(s->rows);
+    free(s->ids);
+    free(s->recs);
+    free(s->found);
     free(s->roles);
     free(s->ev);
     free(s->evp);
     free(s->text);
     free(s);
+}
+
+static vg_err reserve_rows(vg_answer_scratch *s, size_t n)
+{
+    void *rows, *ids, *recs, *found;
+
+    if (n <= s->cap_rows)
+        return VG_OK;
+    if (!(rows = realloc(s->rows, n * sizeof(*s->rows))))
+        return VG_ERR_NOMEM;
+    s->rows = rows;
+    if (!(ids = realloc(s->ids, n * sizeof(*s->ids))))
+        return VG_ERR_NOMEM;
+    s->ids = ids;
+    if (!(found = realloc(s->found, n * sizeof(*s->found))))
+        return VG_ERR_NOMEM;
+    s->found = found;
+    if (!(recs = realloc(s->recs, n * sizeof(*s->recs))))
+        return VG_ERR_NOMEM;
+    s->recs = recs;
+    memset(s->recs + s->cap_valid, 0, (n - s->cap_valid) * sizeof(*s->recs));
+    s->cap_valid = n;
+    s->cap_rows = n;
+    return VG_OK;
 }
 
 static vg_err reserve(vg_answer_scratch *s, size_t n)
@@ -155,30 +197,65 @@ static void fill_evidence(const vg_record *r, vg_record_role role, unsigned fiel
     }
 }
 
-vg_err vg_answer_person(vg_store_reader *reader, vg_answer_scratch *s, const char *id_as_given,
-                        const char *name, vg_date as_of, unsigned fields, int with_evidence,
-                        Vitalgate__V1__PersonStatus *msg)
+vg_err vg_answer_lookup(vg_store_reader *reader, vg_cache *cache, vg_answer_scratch *s,
+                        char *const *ids_as_given, size_t n)
 {
-    vg_person_status st;
-    size_t nsources = 0;
+    size_t m = 0;
+    uint64_t gen = 0;
+    int cached = 0;
     vg_err err;
 
-    vitalgate__v1__person_status__init(msg);
-    msg->id_as_given = (char *)id_as_given;
-    if (vg_id_normalise(id_as_given, s->id, s->invalid_reason, sizeof(s->invalid_reason)) !=
-        VG_OK) {
-        msg->death_status = VITALGATE__V1__DEATH_STATUS__INVALID_ID;
-        msg->invalid_reason = s->invalid_reason;
-        return VG_OK;
-    }
-    msg->id_number = s->id;
-
-    err = vg_store_get_person(reader, s->id, &s->recs);
-    if (err != VG_OK)
-        return err;
-    if (reserve(s, s->recs.nrecs) != VG_OK)
+    if (reserve_rows(s, n) != VG_OK)
         return VG_ERR_NOMEM;
-    vg_status_derive(&s->recs, name, as_of, &st, s->roles);
+    for (size_t i = 0; i < n; i++) {
+        answer_row *r = &s->rows[i];
+
+        r->id_as_given = ids_as_given[i];
+        r->valid = vg_id_normalise(r->id_as_given, s->ids[m], r->invalid_reason,
+                                   sizeof(r->invalid_reason)) == VG_OK;
+        r->k = r->valid ? (int)m++ : -1;
+    }
+
+    /* The cache is only an optimisation: any trouble there means the store answers. */
+    if (cache && m > 0 && vg_store_cache_generation(reader, &gen) == VG_OK)
+        cached = vg_cache_get(cache, gen, s->ids, m, s->recs, s->found) == VG_OK;
+    if (!cached)
+        memset(s->found, 0, m * sizeof(*s->found));
+    for (size_t k = 0; k < m; k++) {
+        if (s->found[k])
+            continue;
+        err = vg_store_get_person(reader, s->ids[k], &s->recs[k]);
+        if (err != VG_OK)
+            return err;
+    }
+    if (cached)
+        vg_cache_fill(cache, gen, s->ids, m, s->recs, s->found);
+    return VG_OK;
+}
+
+void vg_answer_build(vg_answer_scratch *s, size_t i, const char *name, vg_date as_of,
+                     unsigned fields, int with_evidence, Vitalgate__V1__PersonStatus *msg,
+                     const char **audit_id)
+{
+    const answer_row *r = &s->rows[i];
+    const vg_person_records *recs;
+    vg_person_status st;
+    size_t nsources = 0;
+
+    vitalgate__v1__person_status__init(msg);
+    msg->id_as_given = r->id_as_given;
+    if (!r->valid) {
+        msg->death_status = VITALGATE__V1__DEATH_STATUS__INVALID_ID;
+        msg->invalid_reason = (char *)r->invalid_reason;
+        *audit_id = r->id_as_given;
+        return;
+    }
+    recs = &s->recs[r->k];
+    msg->id_number = s->ids[r->k];
+    *audit_id = s->ids[r->k];
+    if (reserve(s, recs->nrecs) != VG_OK)
+        with_evidence = 0; /* the status alone still fits */
+    vg_status_derive(recs, name, as_of, &st, with_evidence ? s->roles : NULL);
 
     msg->death_status =
         (Vitalgate__V1__DeathStatus)(VITALGATE__V1__DEATH_STATUS__NO_RECORD + (int)st.death_status);
@@ -196,12 +273,20 @@ vg_err vg_answer_person(vg_store_reader *reader, vg_answer_scratch *s, const cha
     msg->certificate = (Vitalgate__V1__CertificateState)st.certificate;
 
     if (with_evidence) {
-        for (size_t i = 0; i < s->recs.nrecs; i++) {
-            fill_evidence(&s->recs.recs[i], s->roles[i], fields, &s->ev[i], &s->text[i]);
-            s->evp[i] = &s->ev[i];
+        for (size_t j = 0; j < recs->nrecs; j++) {
+            fill_evidence(&recs->recs[j], s->roles[j], fields, &s->ev[j], &s->text[j]);
+            s->evp[j] = &s->ev[j];
         }
-        msg->n_evidence = s->recs.nrecs;
+        msg->n_evidence = recs->nrecs;
         msg->evidence = s->evp;
     }
-    return VG_OK;
+}
+
+const char *vg_answer_status_word(const Vitalgate__V1__PersonStatus *msg)
+{
+    static const char *const words[] = {"", "NO_RECORD", "REPORTED", "CONFIRMED", "INVALID_ID"};
+
+    if ((unsigned)msg->death_status < sizeof(words) / sizeof(words[0]))
+        return words[msg->death_status];
+    return "";
 }

@@ -63,7 +63,7 @@ static int reserve_fields(push_state *st, size_t n)
  * it. */
 static int check_batch(vg_call *call, const Vitalgate__V1__PushRequest *req, vg_department *dept)
 {
-    const vg_config *cfg = vg_server_config(call->worker->server);
+    const vg_config *cfg = call->cfg;
 
     if (vg_department_parse(req->department, dept) != VG_OK) {
         vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
@@ -85,6 +85,21 @@ static int check_batch(vg_call *call, const Vitalgate__V1__PushRequest *req, vg_
     return 0;
 }
 
+/* Makes sure no cache, of this process or another sharing the store, answers from the
+ * records as they were before the commit: runs after the commit, before the reply. */
+static vg_err invalidate(vg_call *call, const char (*ids)[VG_ID_LEN + 1], size_t n)
+{
+    vg_worker *w = call->worker;
+    uint64_t gen;
+
+    if (w->cache && vg_store_cache_generation(w->reader, &gen) == VG_OK &&
+        vg_cache_invalidate(w->cache, gen, ids, n) == VG_OK)
+        return VG_OK;
+    /* Redis cannot be told (or this process runs without it while others may not): a new
+     * generation in the store retires every cache entry written before. */
+    return vg_store_bump_cache_generation(vg_server_store(w->server), &gen);
+}
+
 static void push_message(vg_call *call, const uint8_t *data, size_t len)
 {
     Vitalgate__V1__PushRequest *req = vitalgate__v1__push_request__unpack(NULL, len, data);
@@ -93,6 +108,8 @@ static void push_message(vg_call *call, const uint8_t *data, size_t len)
     vg_department dept;
     size_t nok = 0, nrefused = 0;
     size_t *index = NULL;
+    char(*touched)[VG_ID_LEN + 1] = NULL;
+    size_t ntouched = 0;
     vg_err err;
 
     if (!req) {
@@ -131,8 +148,14 @@ static void push_message(vg_call *call, const uint8_t *data, size_t len)
         nrefused++;
     }
 
-    err = vg_store_put(vg_server_store(call->worker->server), st->recs, nok, st->outcomes, NULL,
-                       NULL);
+    err = vg_store_put(vg_server_store(call->worker->server), st->recs, nok, st->outcomes, &touched,
+                       &ntouched);
+    if (err == VG_OK && ntouched > 0 && invalidate(call, touched, ntouched) != VG_OK) {
+        vg_call_finish(call, GRPC_STATUS_UNAVAILABLE,
+                       "the batch is stored but cached answers could not be invalidated; "
+                       "send it again");
+        goto out;
+    }
     if (err != VG_OK) {
         vg_error(call->peer_name, call->method_name, "store: batch not committed: %s",
                  vg_strerror(err));
@@ -158,6 +181,7 @@ static void push_message(vg_call *call, const uint8_t *data, size_t len)
 nomem:
     vg_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory for the batch");
 out:
+    free(touched);
     free(index);
     vitalgate__v1__push_request__free_unpacked(req, NULL);
 }

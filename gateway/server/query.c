@@ -9,12 +9,15 @@
 #include "vg_log.h"
 #include "vitalgate.pb-c.h"
 
-/* Settings a Match stream takes from its first message. */
+/* Settings a Match stream takes from its first message, and its reusable buffers. */
 typedef struct match_state {
     int started;
     vg_date as_of;
     int with_evidence;
     vg_buf out;
+    char **ids;
+    vg_audit_subject *subjects;
+    size_t cap;
 } match_state;
 
 static vg_answer_scratch *scratch_of(vg_call *call)
@@ -32,9 +35,10 @@ static vg_answer_scratch *scratch_of(vg_call *call)
  * either is wrong. */
 static int check_query(vg_call *call, const char *purpose, const char *as_of_text, vg_date *as_of)
 {
-    const vg_config *cfg = vg_server_config(call->worker->server);
+    const vg_config *cfg = call->cfg;
     char why[160];
 
+    snprintf(call->purpose, sizeof(call->purpose), "%s", purpose ? purpose : "");
     if (!purpose || !purpose[0]) {
         vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
                        "purpose: required (a purpose code declared in the gateway's config)");
@@ -70,8 +74,11 @@ static void get_status_message(vg_call *call, const uint8_t *data, size_t len)
 {
     Vitalgate__V1__StatusRequest *req = vitalgate__v1__status_request__unpack(NULL, len, data);
     Vitalgate__V1__PersonStatus msg;
-    vg_date as_of;
     vg_answer_scratch *s = scratch_of(call);
+    vg_audit_subject subject;
+    uint8_t small[4096], *packed = small;
+    size_t n;
+    vg_date as_of;
     vg_err err;
 
     if (!req) {
@@ -89,13 +96,23 @@ static void get_status_message(vg_call *call, const uint8_t *data, size_t len)
         finish_store_error(call, VG_ERR_NOMEM);
         goto out;
     }
-    err = vg_answer_person(call->worker->reader, s, req->id_number, req->name, as_of,
-                           call->principal->fields, 1, &msg);
+    err = vg_answer_lookup(call->worker->reader, call->worker->cache, s, &req->id_number, 1);
     if (err != VG_OK) {
         finish_store_error(call, err);
         goto out;
     }
-    vg_call_reply(call, &msg.base);
+    vg_answer_build(s, 0, req->name, as_of, call->principal->fields, 1, &msg, &subject.id_number);
+    subject.death_status = vg_answer_status_word(&msg);
+
+    n = protobuf_c_message_get_packed_size(&msg.base);
+    if (n > sizeof(small) && !(packed = malloc(n))) {
+        finish_store_error(call, VG_ERR_NOMEM);
+        goto out;
+    }
+    protobuf_c_message_pack(&msg.base, packed);
+    vg_call_reply_audited(call, packed, n, &subject, 1);
+    if (packed != small)
+        free(packed);
     call->rows = 1;
     vg_call_finish(call, GRPC_STATUS_OK, "%s", "");
 out:
@@ -115,6 +132,22 @@ static vg_err append_result(vg_buf *out, const Vitalgate__V1__PersonStatus *msg)
     protobuf_c_message_pack(&msg->base, out->data + out->len);
     out->len += n;
     return VG_OK;
+}
+
+static int match_reserve(match_state *st, size_t n)
+{
+    void *ids, *subjects;
+
+    if (n <= st->cap)
+        return 0;
+    if (!(ids = realloc(st->ids, n * sizeof(*st->ids))))
+        return -1;
+    st->ids = ids;
+    if (!(subjects = realloc(st->subjects, n * sizeof(*st->subjects))))
+        return -1;
+    st->subjects = subjects;
+    st->cap = n;
+    return 0;
 }
 
 static void match_message(vg_call *call, const uint8_t *data, size_t len)
@@ -143,22 +176,29 @@ static void match_message(vg_call *call, const uint8_t *data, size_t len)
         st->with_evidence = req->with_evidence;
         st->started = 1;
     }
+    if (match_reserve(st, req->n_rows) != 0) {
+        finish_store_error(call, VG_ERR_NOMEM);
+        goto out;
+    }
 
+    /* The whole message is looked up at once: one cache round trip for all its rows. */
+    for (size_t i = 0; i < req->n_rows; i++)
+        st->ids[i] = req->rows[i]->id_number;
+    err = vg_answer_lookup(call->worker->reader, call->worker->cache, s, st->ids, req->n_rows);
     vg_buf_reset(&st->out);
     for (size_t i = 0; i < req->n_rows && err == VG_OK; i++) {
-        const Vitalgate__V1__MatchRow *row = req->rows[i];
-
-        err = vg_answer_person(call->worker->reader, s, row->id_number, row->name, st->as_of,
-                               call->principal->fields, st->with_evidence, &msg);
-        if (err == VG_OK)
-            err = append_result(&st->out, &msg);
+        vg_answer_build(s, i, req->rows[i]->name, st->as_of, call->principal->fields,
+                        st->with_evidence, &msg, &st->subjects[i].id_number);
+        st->subjects[i].death_status = vg_answer_status_word(&msg);
+        err = append_result(&st->out, &msg);
     }
     if (err != VG_OK) {
         finish_store_error(call, err);
         goto out;
     }
     call->rows += req->n_rows;
-    vg_call_reply_bytes(call, st->out.data, st->out.len);
+    /* The rows leave only once each of them is audited. */
+    vg_call_reply_audited(call, st->out.data, st->out.len, st->subjects, req->n_rows);
 out:
     vitalgate__v1__match_request__free_unpacked(req, NULL);
 }
@@ -170,6 +210,8 @@ static void match_free(vg_call *call)
     if (!st)
         return;
     vg_buf_free(&st->out);
+    free(st->ids);
+    free(st->subjects);
     free(st);
     call->state = NULL;
 }

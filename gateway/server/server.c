@@ -9,6 +9,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,13 +22,17 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
+#include "tls.h"
 #include "vg_log.h"
 
 #define REQUESTS_PER_QUEUE 32
 
 struct vg_server {
-    const vg_config *cfg;
+    const vg_config *cfg;             /* the config started with */
+    const vg_config *_Atomic current; /* the config in force (SIGHUP replaces it) */
+    vg_tls *tls;
     vg_store *store;
+    vg_audit *audit;
     grpc_server *grpc;
     grpc_completion_queue *shutdown_cq;
     vg_worker *workers;
@@ -40,6 +45,8 @@ struct vg_server {
 static const vg_method *const methods[] = {&vg_method_push, &vg_method_get_status, &vg_method_match,
                                            &vg_method_health, &vg_method_audit_list};
 
+static _Atomic uint64_t next_call_id = 1;
+
 static void post_request(vg_worker *w);
 static void on_request(vg_tag *tag, int ok);
 static void advance(vg_call *call);
@@ -50,81 +57,6 @@ static int64_t now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static char *read_text_file(const char *path, char *why, size_t whylen)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (!f) {
-        snprintf(why, whylen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        snprintf(why, whylen, "%s: cannot read", path);
-        goto out;
-    }
-    buf = malloc((size_t)n + 1);
-    if (!buf) {
-        snprintf(why, whylen, "%s: out of memory", path);
-        goto out;
-    }
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        snprintf(why, whylen, "%s: short read", path);
-        free(buf);
-        buf = NULL;
-        goto out;
-    }
-    buf[n] = '\0';
-out:
-    fclose(f);
-    return buf;
-}
-
-/* ---- TLS ------------------------------------------------------------------------------ */
-
-static grpc_server_credentials *make_credentials(const vg_config *cfg, char *why, size_t whylen)
-{
-    grpc_server_credentials *creds = NULL;
-    grpc_ssl_pem_key_cert_pair pair;
-    char *ca = read_text_file(cfg->tls_ca, why, whylen);
-    char *cert = ca ? read_text_file(cfg->tls_cert, why, whylen) : NULL;
-    char *key = cert ? read_text_file(cfg->tls_key, why, whylen) : NULL;
-
-    if (!key)
-        goto out;
-    if (!strstr(ca, "BEGIN CERTIFICATE")) {
-        snprintf(why, whylen, "%s: no PEM certificate in it", cfg->tls_ca);
-        goto out;
-    }
-    if (!strstr(cert, "BEGIN CERTIFICATE")) {
-        snprintf(why, whylen, "%s: no PEM certificate in it", cfg->tls_cert);
-        goto out;
-    }
-    if (!strstr(key, "PRIVATE KEY")) {
-        snprintf(why, whylen, "%s: no PEM private key in it", cfg->tls_key);
-        goto out;
-    }
-    pair.private_key = key;
-    pair.cert_chain = cert;
-
-    /* Each step takes ownership of the object the previous one made. */
-    grpc_ssl_server_certificate_config *certcfg =
-        grpc_ssl_server_certificate_config_create(ca, &pair, 1);
-    grpc_ssl_server_credentials_options *opts =
-        grpc_ssl_server_credentials_create_options_using_config(
-            GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, certcfg);
-    creds = grpc_ssl_server_credentials_create_with_options(opts);
-    if (!creds)
-        snprintf(why, whylen, "TLS credentials could not be made from %s, %s and %s", cfg->tls_ca,
-                 cfg->tls_cert, cfg->tls_key);
-out:
-    free(ca);
-    free(cert);
-    free(key);
-    return creds;
 }
 
 /* ---- identity ------------------------------------------------------------------------- */
@@ -141,7 +73,7 @@ static void copy_prop(const grpc_auth_property *p, char *out, size_t len)
  * peer_name is set to the identity found (or the CN when none is known) for logs. */
 static void identify(vg_call *call)
 {
-    const vg_config *cfg = call->worker->server->cfg;
+    const vg_config *cfg = call->cfg;
     grpc_auth_context *ctx = grpc_call_auth_context(call->call);
     static const char *const props[] = {GRPC_X509_SAN_PROPERTY_NAME, GRPC_X509_CN_PROPERTY_NAME};
     char value[sizeof(call->peer_name)];
@@ -166,6 +98,16 @@ static void identify(vg_call *call)
                 break;
         }
     }
+    if (call->principal) {
+        grpc_auth_property_iterator it =
+            grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_PEM_CERT_PROPERTY_NAME);
+        const grpc_auth_property *p = grpc_auth_property_iterator_next(&it);
+
+        /* A reload may have revoked a certificate whose connection was made before. */
+        if (!p || vg_tls_revoked(call->worker->server->tls, p->value, p->value_length,
+                                 &call->worker->verdicts))
+            call->revoked = 1;
+    }
     grpc_auth_context_release(ctx);
 }
 
@@ -181,6 +123,7 @@ static void call_free(vg_call *call)
         grpc_byte_buffer_destroy(call->held);
     if (call->send_buf)
         grpc_byte_buffer_destroy(call->send_buf);
+    grpc_slice_unref(call->status_details);
     if (call->call)
         grpc_call_unref(call->call);
     grpc_call_details_destroy(&call->details);
@@ -269,6 +212,11 @@ static void on_send(vg_tag *tag, int ok)
     call->send_pending = 0;
     grpc_byte_buffer_destroy(call->send_buf);
     call->send_buf = NULL;
+    if (atomic_load(&call->audit_failed) && !call->finishing) {
+        call->finishing = 1;
+        call->code = GRPC_STATUS_UNAVAILABLE;
+        snprintf(call->message, sizeof(call->message), "audit log unavailable");
+    }
     if (!ok && !call->finishing) {
         call->finishing = 1;
         call->code = GRPC_STATUS_CANCELLED;
@@ -328,24 +276,81 @@ static void post_recv(vg_call *call)
     start_batch(call, ops, n, &call->recv_tag);
 }
 
+static void fill_audit_ctx(vg_call *call, vg_audit_ctx *ctx)
+{
+    ctx->call_id = call->call_id;
+    ctx->principal = call->peer_name;
+    ctx->peer = call->peer_addr;
+    ctx->method = call->method_name;
+    ctx->purpose = call->purpose;
+}
+
+/* Runs on the audit thread once a deferred batch's entries are durable (or failed). It
+ * touches only the prepared ops, which the worker leaves alone while the batch is pending;
+ * the call cannot be freed before the batch's tag completes. */
+static void start_deferred(vg_call *call, vg_tag *tag, size_t nops, vg_err result)
+{
+    if (result != VG_OK) {
+        atomic_store(&call->audit_failed, 1);
+        grpc_call_cancel_with_status(call->call, GRPC_STATUS_UNAVAILABLE, "audit log unavailable",
+                                     NULL);
+        nops = 0; /* completes the tag at once, sending nothing */
+    }
+    if (grpc_call_start_batch(call->call, call->deferred, nops, tag, NULL) != GRPC_CALL_OK)
+        vg_error(call->peer_name, call->method_name, "deferred batch could not start");
+}
+
+static void on_audited_send(void *arg, vg_err result)
+{
+    vg_call *call = arg;
+
+    start_deferred(call, &call->send_tag, 1, result);
+}
+
+static void on_audited_status(void *arg, vg_err result)
+{
+    vg_call *call = arg;
+
+    start_deferred(call, &call->status_tag, call->ndeferred, result);
+}
+
 static void send_status(vg_call *call)
 {
-    grpc_op ops[2];
+    grpc_op *ops = call->deferred;
+    vg_server *srv = call->worker->server;
+    vg_audit_ctx ctx;
     size_t n = 0;
-    grpc_slice details = grpc_slice_from_copied_string(call->message);
 
-    memset(ops, 0, sizeof(ops));
+    memset(call->deferred, 0, sizeof(call->deferred));
     if (!call->initial_md_sent) {
         ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
         call->initial_md_sent = 1;
     }
+    call->status_started = 1;
+    if (srv->audit && atomic_load(&call->audit_failed)) {
+        call->code = GRPC_STATUS_UNAVAILABLE;
+        snprintf(call->message, sizeof(call->message), "audit log unavailable");
+    }
+    call->status_details = grpc_slice_from_copied_string(call->message);
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = call->code;
-    ops[n].data.send_status_from_server.status_details = &details;
-    n++;
-    call->status_started = 1;
+    ops[n].data.send_status_from_server.status_details = &call->status_details;
+    call->ndeferred = ++n;
+
+    if (srv->audit && !atomic_load(&call->audit_failed)) {
+        /* The status leaves once the call's entry is durable; everything the audit thread
+         * needs is prepared before it can run. */
+        fill_audit_ctx(call, &ctx);
+        if (vg_audit_call(srv->audit, &ctx, call->code, (now_ns() - call->started_ns) / 1000,
+                          call->rows, on_audited_status, call) == VG_OK)
+            return;
+        call->code = GRPC_STATUS_UNAVAILABLE;
+        snprintf(call->message, sizeof(call->message), "audit log unavailable");
+        grpc_slice_unref(call->status_details);
+        call->status_details = grpc_slice_from_copied_string(call->message);
+        ops[n - 1].data.send_status_from_server.status = call->code;
+    }
     start_batch(call, ops, n, &call->status_tag);
-    grpc_slice_unref(details);
 }
 
 static void process_held(vg_call *call)
@@ -408,6 +413,35 @@ void vg_call_reply_bytes(vg_call *call, const uint8_t *data, size_t len)
     start_batch(call, &op, 1, &call->send_tag);
 }
 
+void vg_call_reply_audited(vg_call *call, const uint8_t *data, size_t len,
+                           const vg_audit_subject *subjects, size_t n)
+{
+    vg_audit *audit = call->worker->server->audit;
+    grpc_slice slice;
+    vg_audit_ctx ctx;
+
+    if (!audit) {
+        vg_call_reply_bytes(call, data, len);
+        return;
+    }
+    slice = grpc_slice_from_copied_buffer((const char *)data, len);
+    call->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    memset(call->deferred, 0, sizeof(call->deferred));
+    call->deferred[0].op = GRPC_OP_SEND_MESSAGE;
+    call->deferred[0].data.send_message.send_message = call->send_buf;
+    call->send_pending = 1;
+    fill_audit_ctx(call, &ctx);
+    if (vg_audit_subjects(audit, &ctx, subjects, n, on_audited_send, call) != VG_OK) {
+        /* Nothing is answered unaudited. */
+        grpc_byte_buffer_destroy(call->send_buf);
+        call->send_buf = NULL;
+        call->send_pending = 0;
+        atomic_store(&call->audit_failed, 1);
+        vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "audit log unavailable");
+    }
+}
+
 void vg_call_reply(vg_call *call, const ProtobufCMessage *msg)
 {
     size_t len = protobuf_c_message_get_packed_size(msg);
@@ -454,6 +488,8 @@ static void start_call(vg_call *call)
     size_t mlen = GRPC_SLICE_LENGTH(call->details.method);
 
     call->started_ns = now_ns();
+    call->cfg = atomic_load(&call->worker->server->current);
+    call->call_id = atomic_fetch_add(&next_call_id, 1);
     if (mlen >= sizeof(call->method_name))
         mlen = sizeof(call->method_name) - 1;
     memcpy(call->method_name, GRPC_SLICE_START_PTR(call->details.method), mlen);
@@ -475,6 +511,8 @@ static void start_call(vg_call *call)
     } else if (!call->principal) {
         vg_call_finish(call, GRPC_STATUS_PERMISSION_DENIED,
                        "certificate identity is not a known principal");
+    } else if (call->revoked) {
+        vg_call_finish(call, GRPC_STATUS_UNAUTHENTICATED, "client certificate is revoked");
     } else if (call->method->role >= 0 && (int)call->principal->role != call->method->role) {
         vg_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, "principal's role may not call %s",
                        call->method_name);
@@ -511,6 +549,7 @@ static void post_request(vg_worker *w)
     call->send_tag.fn = on_send;
     call->status_tag.fn = on_status;
     call->close_tag.fn = on_close;
+    call->status_details = grpc_empty_slice();
     grpc_call_details_init(&call->details);
     grpc_metadata_array_init(&call->request_md);
     e = grpc_server_request_call(w->server->grpc, &call->call, &call->details, &call->request_md,
@@ -553,8 +592,8 @@ static grpc_channel_args *server_args(const vg_config *cfg, grpc_arg *args)
     return &ca;
 }
 
-vg_err vg_server_start(const vg_config *cfg, vg_store *store, vg_server **out, char *why,
-                       size_t whylen)
+vg_err vg_server_start(const vg_config *cfg, vg_store *store, vg_audit *audit, vg_server **out,
+                       char *why, size_t whylen)
 {
     vg_server *srv = calloc(1, sizeof(*srv));
     grpc_server_credentials *creds = NULL;
@@ -566,6 +605,7 @@ vg_err vg_server_start(const vg_config *cfg, vg_store *store, vg_server **out, c
         return VG_ERR_NOMEM;
     srv->cfg = cfg;
     srv->store = store;
+    srv->audit = audit;
     srv->nworkers = cfg->threads;
     srv->workers = calloc((size_t)srv->nworkers, sizeof(*srv->workers));
     srv->threads = calloc((size_t)srv->nworkers, sizeof(*srv->threads));
@@ -573,9 +613,11 @@ vg_err vg_server_start(const vg_config *cfg, vg_store *store, vg_server **out, c
         err = VG_ERR_NOMEM;
         goto fail;
     }
-    creds = make_credentials(cfg, why, whylen);
-    if (!creds)
+    srv->current = cfg;
+    err = vg_tls_new(cfg, &srv->tls, &creds, why, whylen);
+    if (err != VG_OK)
         goto fail;
+    err = VG_ERR_CONFIG;
 
     srv->grpc = grpc_server_create(server_args(cfg, args), NULL);
     for (int i = 0; i < srv->nworkers; i++) {
@@ -588,6 +630,11 @@ vg_err vg_server_start(const vg_config *cfg, vg_store *store, vg_server **out, c
         if (vg_store_reader_open(store, &w->reader) != VG_OK) {
             snprintf(why, whylen, "store reader could not be opened");
             err = VG_ERR_IO;
+            goto fail;
+        }
+        if (cfg->cache.enabled && !(w->cache = vg_cache_new(&cfg->cache))) {
+            snprintf(why, whylen, "out of memory");
+            err = VG_ERR_NOMEM;
             goto fail;
         }
     }
@@ -627,6 +674,11 @@ fail:
 int vg_server_port(const vg_server *srv)
 {
     return srv->port;
+}
+
+vg_audit *vg_server_audit(const vg_server *srv)
+{
+    return srv->audit;
 }
 
 const vg_config *vg_server_config(const vg_server *srv)
@@ -677,6 +729,7 @@ void vg_server_stop(vg_server *srv)
         if (w->cq)
             grpc_completion_queue_destroy(w->cq);
         vg_store_reader_close(w->reader);
+        vg_cache_free(w->cache);
         if (w->scratch_free)
             w->scratch_free(w->scratch);
     }
@@ -684,7 +737,19 @@ void vg_server_stop(vg_server *srv)
         grpc_completion_queue_shutdown(srv->shutdown_cq);
         grpc_completion_queue_destroy(srv->shutdown_cq);
     }
+    vg_tls_free(srv->tls);
     free(srv->workers);
     free(srv->threads);
     free(srv);
+}
+
+vg_err vg_server_reload(vg_server *srv, const vg_config *cfg, char *why, size_t whylen)
+{
+    vg_err err = vg_tls_reload(srv->tls, cfg, why, whylen);
+
+    if (err != VG_OK)
+        return err;
+    /* Calls already running keep the config they started with. */
+    atomic_store(&srv->current, cfg);
+    return VG_OK;
 }

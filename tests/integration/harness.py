@@ -89,10 +89,59 @@ principals = ({principals}
 """
 
 
+class Redis:
+    """A redis-server of the test's own on a free loopback port, no persistence."""
+
+    def __init__(self, workdir, name="redis", args=()):
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.args = list(args)
+        self.port = None
+        self.proc = None
+
+    def start(self, port=None, timeout=10):
+        self.port = port or self.port or free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--enable-debug-command", "local",
+             *self.args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _running.append(self.proc)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if self.cli("PING").strip() in ("PONG", "NOAUTH Authentication required."):
+                    return self
+            except subprocess.CalledProcessError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError("redis-server exited with %d" % self.proc.returncode)
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def cli(self, *args, password=None):
+        cmd = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)]
+        if password:
+            cmd += ["--no-auth-warning", "-a", password]
+        r = subprocess.run(cmd + [str(a) for a in args], capture_output=True, timeout=30,
+                           check=True)
+        return r.stdout.decode("utf-8", "replace")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 class Gateway:
     """A vitalgate process. start() waits for 'listening on HOST:PORT'."""
 
-    def __init__(self, workdir, pki=None, data_dir=None, config=None, name="gw", extra=""):
+    def __init__(self, workdir, pki=None, data_dir=None, config=None, name="gw", extra="",
+                 redis=None):
         self.workdir = workdir
         self.pki = pki or shared_pki(workdir)
         self.data_dir = data_dir or os.path.join(workdir, name + "-data")
@@ -100,6 +149,13 @@ class Gateway:
         self.log_path = os.path.join(workdir, name + ".log")
         self.proc = None
         self.port = None
+        # Each gateway keeps its own audit log, even when gateways share a store.
+        if "audit" not in extra:
+            extra += '\naudit = { dir = "%s"; checkpoint_interval_ms = 1000; };\n' % (
+                os.path.join(workdir, name + "-audit"))
+        self.audit_dir = os.path.join(workdir, name + "-audit")
+        if redis:
+            extra += '\nredis = { address = "%s"; command_timeout_ms = 200; };\n' % redis
         if not config:
             with open(self.config, "w") as f:
                 f.write(config_text(self.pki, self.data_dir, extra=extra))
@@ -234,3 +290,41 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def issue_cert(pki, name):
+    """Issues NAME.crt/NAME.key signed by the PKI's CA (CN and SAN DNS NAME, clientAuth)."""
+    key, csr, crt = (os.path.join(pki, name + ext) for ext in (".key", ".csr", ".crt"))
+    ext = os.path.join(pki, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:%s\nextendedKeyUsage=clientAuth\n" % name)
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-out", key)
+    run("openssl", "req", "-new", "-key", key, "-subj", "/CN=" + name, "-out", csr)
+    run("openssl", "x509", "-req", "-in", csr, "-CA", os.path.join(pki, "ca.crt"), "-CAkey",
+        os.path.join(pki, "ca.key"), "-CAcreateserial", "-days", "30", "-out", crt,
+        "-extfile", ext)
+    return crt
+
+
+def make_crl(pki, revoked, out):
+    """Writes a CRL signed by the PKI's CA revoking the certificates named in revoked."""
+    ca_dir = os.path.join(pki, "crl-ca")
+    shutil.rmtree(ca_dir, ignore_errors=True)
+    os.makedirs(ca_dir)
+    open(os.path.join(ca_dir, "index.txt"), "w").close()
+    with open(os.path.join(ca_dir, "crlnumber"), "w") as f:
+        f.write("%02X\n" % (int(time.time()) % 200 + 1))
+    cnf = os.path.join(ca_dir, "ca.cnf")
+    with open(cnf, "w") as f:
+        f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=%s/index.txt\ncrlnumber=%s/crlnumber\n"
+                "default_md=sha256\ndefault_crl_days=30\ncertificate=%s/ca.crt\n"
+                "private_key=%s/ca.key\n" % (ca_dir, ca_dir, pki, pki))
+    for name in revoked:
+        subprocess.run(["openssl", "ca", "-config", cnf, "-revoke",
+                        os.path.join(pki, name + ".crt")], check=True, capture_output=True)
+    subprocess.run(["openssl", "ca", "-config", cnf, "-gencrl", "-out", out + ".tmp"],
+                   check=True, capture_output=True)
+    os.replace(out + ".tmp", out)
+    return out
