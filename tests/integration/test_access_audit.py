@@ -240,7 +240,7 @@ def main():
         for ln in r.stdout_text.splitlines():
             e = json.loads(ln)
             if e["kind"] == "subject":
-                audited[e["call_id"]] += 1
+                audited[e["call"]] += 1
         t.check(received[0] >= 20000 and audited and max(audited.values()) >= received[0],
                 "kill -9 during a Match: all %d rows received were audited (%s)"
                 % (received[0], dict(audited)))
