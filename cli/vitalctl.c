@@ -17,6 +17,9 @@ static void usage(FILE *f)
                "  status ID [--name NAME] [--purpose P] [--as-of DATE] [--json]\n"
                "  match FILE [--as-of DATE] [--purpose P] [--evidence]\n"
                "  health\n"
+               "  audit verify PATH --key PUBLIC_KEY_OR_CERTIFICATE   (offline)\n"
+               "  audit list [--from T] [--to T] [--principal P] [--subject ID] [--method M]\n"
+               "             [--result CODE] [--limit N] [--json]\n"
                "Defaults come from VITALCTL_TARGET, VITALCTL_CA, VITALCTL_CERT and VITALCTL_KEY,\n"
                "else 127.0.0.1:7443 and certs/dev/ca.crt.\n"
                "Exit: 0 done, 2 some records refused (import), 1 failure.\n");
@@ -94,10 +97,18 @@ int main(int argc, char **argv)
     opt.timeout_ms = (int)(timeout * 1000);
     cmd = argv[optind];
     if (strcmp(cmd, "import") && strcmp(cmd, "status") && strcmp(cmd, "match") &&
-        strcmp(cmd, "health")) {
+        strcmp(cmd, "health") && strcmp(cmd, "audit")) {
         fprintf(stderr, "vitalctl: unknown command '%s'\n", cmd);
         usage(stderr);
         return VC_EXIT_FAIL;
+    }
+
+    /* Verifying a copy of the audit log needs no gateway, nor its CA file. */
+    if (strcmp(cmd, "audit") == 0 && optind + 1 < argc && strcmp(argv[optind + 1], "verify") == 0) {
+        int first = optind;
+
+        optind = 0; /* reset getopt for the command's own options */
+        return vc_cmd_audit(NULL, argc - first, argv + first);
     }
 
     grpc_init();
@@ -116,6 +127,8 @@ int main(int argc, char **argv)
         rc = vc_cmd_status(client, argc, argv);
     else if (strcmp(cmd, "match") == 0)
         rc = vc_cmd_match(client, argc, argv);
+    else if (strcmp(cmd, "audit") == 0)
+        rc = vc_cmd_audit(client, argc, argv);
     else
         rc = vc_cmd_health(client, argc, argv);
     vc_client_close(client);

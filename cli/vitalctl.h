@@ -13,6 +13,8 @@ int vc_cmd_import(vc_client *c, int argc, char **argv);
 int vc_cmd_status(vc_client *c, int argc, char **argv);
 int vc_cmd_match(vc_client *c, int argc, char **argv);
 int vc_cmd_health(vc_client *c, int argc, char **argv);
+/* "audit verify" needs no gateway and accepts c NULL; "audit list" does not. */
+int vc_cmd_audit(vc_client *c, int argc, char **argv);
 
 /* Prints "vitalctl: CALL failed: CODE: details" to stderr for a status that is not OK. */
 void vc_report_status(const char *what, const vc_status *st);
