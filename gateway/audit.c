@@ -10,17 +10,21 @@
  *   {"seq":N,"time":"...","kind":"...", ...members of the kind...,"prev":"<64 hex>"
  *   ,"hash":"<64 hex>"}\n
  * hash is the SHA-256 of every byte before ,"hash": - so it covers prev, and through prev
- * the whole history. */
+ * the whole history.
+ *
+ * A checkpoint is chained right after every checkpoint_entries-th entry by the appender
+ * that reaches the count; the writer adds one when the oldest uncovered entry has waited
+ * checkpoint_interval_ms, and at close. */
 #include "vg_audit.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +45,8 @@ int vg_audit__checkpoint_text(char *buf, size_t len, uint64_t seq, const char *h
 #define TAIL_READ (64 * 1024)
 /* Room for everything an entry adds around its body: seq, time, prev and hash. */
 #define ENTRY_OVERHEAD 256
+/* Room for a checkpoint's body (head, alg and signature). */
+#define CHECKPOINT_BODY 600
 
 static const char zero_hash[HASH_HEX + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -61,7 +67,6 @@ struct vg_audit {
     pthread_mutex_t mu;
     pthread_cond_t wake;
     pthread_t thread;
-    int thread_started;
 
     /* Under mu. */
     vg_buf queue;        /* chained lines not yet handed to the writer */
@@ -291,7 +296,7 @@ out:
 /* Queues a signed checkpoint over everything chained so far. */
 static void chain_checkpoint(vg_audit *a)
 {
-    char time[TIME_LEN + 1], text[256], sig[400], body[600];
+    char time[TIME_LEN + 1], text[256], sig[400], body[CHECKPOINT_BODY];
     int n;
 
     format_now(time);
@@ -299,6 +304,7 @@ static void chain_checkpoint(vg_audit *a)
     if (sign_text(a->key, text, sig, sizeof(sig)) != VG_OK) {
         /* Only memory exhaustion gets here; the next checkpoint covers these entries. */
         vg_error(NULL, NULL, "audit log %s: a checkpoint could not be signed", a->path);
+        a->uncovered_ns = mono_ns();
         return;
     }
     n = snprintf(body, sizeof(body),
@@ -307,6 +313,7 @@ static void chain_checkpoint(vg_audit *a)
                  a->head, a->alg, sig);
     if (vg_buf_reserve(&a->queue, (size_t)n + ENTRY_OVERHEAD) != VG_OK) {
         vg_error(NULL, NULL, "audit log %s: out of memory for a checkpoint", a->path);
+        a->uncovered_ns = mono_ns();
         return;
     }
     chain_entry(a, (const uint8_t *)body, (size_t)n, time, 1);
@@ -321,7 +328,11 @@ static vg_err enqueue(vg_audit *a, const vg_buf *bodies, const size_t *offs, siz
     pthread_mutex_lock(&a->mu);
     if (atomic_load(&a->failed) || a->stopping)
         goto out;
-    err = vg_buf_reserve(&a->queue, bodies->len + n * ENTRY_OVERHEAD);
+    /* All the room the entries and the checkpoints among them can take, so chaining
+     * cannot fail half-way. */
+    err =
+        vg_buf_reserve(&a->queue, bodies->len + n * ENTRY_OVERHEAD +
+                                      (n / a->cp_entries + 1) * (CHECKPOINT_BODY + ENTRY_OVERHEAD));
     if (err == VG_OK && a->ndones == a->capdones) {
         size_t cap = a->capdones ? a->capdones * 2 : 64;
         pending_done *d = realloc(a->dones, cap * sizeof(*d));
@@ -337,6 +348,10 @@ static vg_err enqueue(vg_audit *a, const vg_buf *bodies, const size_t *offs, siz
         size_t from = i ? offs[i - 1] : 0;
 
         chain_entry(a, bodies->data + from, offs[i] - from, NULL, 0);
+        /* Right after the entry that makes the count, whatever the group it lands in (and
+         * again a count later should signing have failed). */
+        if (a->uncovered % a->cp_entries == 0)
+            chain_checkpoint(a);
     }
     a->dones[a->ndones++] = (pending_done){done, arg};
     pthread_cond_signal(&a->wake);
@@ -442,10 +457,10 @@ fail:
     return VG_ERR_UNAVAILABLE;
 }
 
-static int checkpoint_due(const vg_audit *a, int64_t now)
+/* A checkpoint is due when the oldest entry it would cover has waited the interval. */
+static int checkpoint_due(vg_audit *a, int64_t now)
 {
-    return a->uncovered > 0 &&
-           (a->uncovered >= a->cp_entries || now - a->uncovered_ns >= a->interval_ns);
+    return a->uncovered > 0 && !atomic_load(&a->failed) && now - a->uncovered_ns >= a->interval_ns;
 }
 
 /* Sleeps until there is something to write, a checkpoint falls due, or close is asked. */
@@ -475,8 +490,8 @@ static void *writer_main(void *arg)
         vg_err result = VG_ERR_UNAVAILABLE;
 
         wait_for_work(a);
-        if (!atomic_load(&a->failed) &&
-            (checkpoint_due(a, mono_ns()) || (a->stopping && a->uncovered > 0)))
+        if (checkpoint_due(a, mono_ns()) ||
+            (a->stopping && a->uncovered > 0 && !atomic_load(&a->failed)))
             chain_checkpoint(a);
         if (a->stopping && a->queue.len == 0 && a->ndones == 0)
             break;
@@ -618,7 +633,7 @@ static int read_tail_line(const char *line, size_t len, tail_line *t)
     /* The third member: no string before it can hold a quote, so the first match is it. */
     kind = memmem(line, content, ",\"kind\":\"", 9);
     t->checkpoint =
-        kind && (size_t)(line + content - kind) > 21 && memcmp(kind + 9, "checkpoint\"", 11) == 0;
+        kind && kind + 20 <= line + content && memcmp(kind + 9, "checkpoint\"", 11) == 0;
     return 0;
 }
 
@@ -763,6 +778,14 @@ vg_err vg_audit_open(const vg_audit_config *cfg, vg_audit **out, char *why, size
         err = VG_ERR_IO;
         goto fail;
     }
+    /* Two writers would interleave two chains into one file. */
+    if (flock(a->fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(why, whylen, "%s: %s", a->path,
+                 errno == EWOULDBLOCK ? "another gateway process already writes to this log"
+                                      : strerror(errno));
+        err = VG_ERR_IO;
+        goto fail;
+    }
     sync_dir(cfg->dir);
     if ((err = read_tail(a, why, whylen)) != VG_OK)
         goto fail;
@@ -779,7 +802,6 @@ vg_err vg_audit_open(const vg_audit_config *cfg, vg_audit **out, char *why, size
         pthread_mutex_destroy(&a->mu);
         goto fail;
     }
-    a->thread_started = 1;
     *out = a;
     return VG_OK;
 fail:

@@ -271,7 +271,7 @@ static int parse_line(const char *line, size_t len, parsed *p, char *why, size_t
     p->e.code = -1;
     p->e.line = line;
     if (!json_is_object(o)) {
-        snprintf(why, whylen, "not a JSON object (%s)", o ? "another JSON value" : jerr.text);
+        snprintf(why, whylen, "not a JSON object (%.100s)", o ? "another JSON value" : jerr.text);
         goto out;
     }
     if (get_uint(o, "seq", &seq, why, whylen) != 0 ||

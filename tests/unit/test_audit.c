@@ -560,10 +560,15 @@ static void group_commit(void **state)
 {
     fixture *fx = *state;
     vg_audit_report r;
-    vg_audit *a = open_log(fx);
-    uint64_t syncs;
+    vg_audit_scan *scan;
+    vg_audit_entry e;
+    char why[256];
+    vg_audit *a;
+    uint64_t syncs, since = 0;
     int total;
 
+    fx->cfg.checkpoint_entries = 50;
+    a = open_log(fx);
     total = run_appenders(a, 100, 1, 0);
     assert_int_equal(total, 800);
     syncs = vg_audit__syncs(a);
@@ -574,7 +579,21 @@ static void group_commit(void **state)
     vg_audit_close(a);
 
     assert_int_equal(verify(fx->log, fx->cert, &r), VG_OK);
-    assert_int_equal(r.entries, 800 + r.checkpoints);
+    assert_int_equal(r.entries, 800 + 16);
+    assert_int_equal(r.checkpoints, 16);
+
+    /* However the groups fell, a checkpoint follows every 50th entry exactly. */
+    assert_int_equal(vg_audit_scan_open(fx->log, &scan, why, sizeof(why)), VG_OK);
+    while (vg_audit_scan_next(scan, &e) == 1) {
+        if (strcmp(e.kind, "checkpoint") == 0) {
+            assert_int_equal(since, 50);
+            since = 0;
+        } else {
+            since++;
+        }
+    }
+    assert_int_equal(since, 0);
+    vg_audit_scan_close(scan);
 }
 
 /* Measures entries/s and syncs/s with 8 threads appending as fast as they can: as calls
@@ -611,7 +630,8 @@ static void reopen_continues_chain(void **state)
 {
     fixture *fx = *state;
     vg_audit_report r;
-    char h4[65], prev[65];
+    char h4[65], prev[65], why[256];
+    vg_audit *b = NULL;
     lines l;
     vg_audit *a = open_log(fx);
 
@@ -633,6 +653,13 @@ static void reopen_continues_chain(void **state)
     assert_int_equal(verify(fx->log, fx->cert, &r), VG_OK);
     assert_int_equal(r.entries, 7);
     assert_int_equal(r.checkpoints, 2);
+
+    /* One writer at a time. */
+    a = open_log(fx);
+    assert_int_equal(vg_audit_open(&fx->cfg, &b, why, sizeof(why)), VG_ERR_IO);
+    assert_null(b);
+    assert_non_null(strstr(why, "another gateway process"));
+    vg_audit_close(a);
 
     /* Opening and closing without entries adds nothing. */
     vg_audit_close(open_log(fx));
@@ -727,6 +754,7 @@ static void failing_disk(void **state)
     fixture *fx = *state;
     vg_audit_subject five[5];
     struct rlimit old, lim;
+    struct timespec cpu0, cpu1;
     vg_audit_report r;
     struct stat st;
     waiter w, w2;
@@ -735,8 +763,12 @@ static void failing_disk(void **state)
 
     for (int i = 0; i < 5; i++)
         five[i] = (vg_audit_subject){ID1, "REPORTED"};
+    vg_audit_close(a);
+    fx->cfg.checkpoint_interval_ms = 50;
+    a = open_log(fx);
     subject_sync(a, ID1);
     subject_sync(a, ID2);
+    usleep(200 * 1000); /* the checkpoint over them, entry 3, is written */
     assert_false(vg_audit_failed(a));
 
     /* The file may grow by 100 bytes more: the next group is cut off mid-line (EFBIG). */
@@ -765,17 +797,25 @@ static void failing_disk(void **state)
     /* Failed for good, even with room again: refused at once, no callback. */
     assert_int_equal(vg_audit_subjects(a, &ctx1, five, 1, on_done, &w), VG_ERR_UNAVAILABLE);
     assert_int_equal(vg_audit_call(a, &ctx1, 0, 10, 5, on_done, &w), VG_ERR_UNAVAILABLE);
+
+    /* Entries that can never be covered now: the writer must sleep, not spin on them. */
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
+    usleep(300 * 1000);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
+    assert_true((cpu1.tv_sec - cpu0.tv_sec) * 1000000000L + (cpu1.tv_nsec - cpu0.tv_nsec) <
+                100000000L);
     vg_audit_close(a);
     assert_int_equal(w.calls, 1);
     assert_int_equal(stat(fx->log, &st), 0);
     assert_int_equal(st.st_size, (off_t)lim.rlim_cur);
 
-    /* A restart cuts the partial entry and goes on from entry 2. */
+    /* A restart cuts the partial entry and goes on from entry 3. */
     a = open_log(fx);
     subject_sync(a, ID2);
     vg_audit_close(a);
     assert_int_equal(verify(fx->log, fx->cert, &r), VG_OK);
-    assert_int_equal(r.entries, 4);
+    assert_int_equal(r.entries, 5);
+    assert_int_equal(r.checkpoints, 2);
     waiter_destroy(&w);
     waiter_destroy(&w2);
 }
