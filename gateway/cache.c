@@ -331,7 +331,7 @@ static redisContext *open_socket(const vg_cache_config *cfg, char *why, size_t w
         port = colon ? strtol(colon + 1, &end, 10) : 0;
         if (!colon || colon == a || !colon[1] || *end || port < 1 || port > 65535 ||
             (size_t)(colon - a) >= sizeof(host)) {
-            snprintf(why, whylen, "address %s is not HOST:PORT or a unix socket", a);
+            snprintf(why, whylen, "address %.120s is not HOST:PORT or a unix socket", a);
             return NULL;
         }
         if (a[0] == '[' && colon[-1] == ']') /* [::1]:6379 */
@@ -345,7 +345,7 @@ static redisContext *open_socket(const vg_cache_config *cfg, char *why, size_t w
         return NULL;
     }
     if (ctx->err) {
-        snprintf(why, whylen, "cannot connect to %s: %s", a, ctx->errstr);
+        snprintf(why, whylen, "cannot connect to %.100s: %.60s", a, ctx->errstr);
         redisFree(ctx);
         return NULL;
     }

@@ -41,8 +41,8 @@ typedef enum vg_record_role {
 
 typedef struct vg_person_status {
     vg_death_status death_status;
-    vg_date date_of_death;          /* VG_DATE_NONE when no live record gives one */
-    unsigned death_sources;         /* bit (1u << vg_department) per source with a live record */
+    vg_date date_of_death;  /* VG_DATE_NONE when no live record gives one */
+    unsigned death_sources; /* bit (1u << vg_department) per source with a live record */
     vg_name_check name_check;
     int has_deregistration;
     vg_dereg_reason deregistration; /* of the latest deregistration, when has_deregistration */
