@@ -156,12 +156,13 @@ static vg_err need(const vg__src *src, const char *name, vg__span v)
 }
 
 /* Copies a trimmed value into buf, refusing it (naming the field) when it does not fit. */
-static vg_err copy_span(const vg__src *src, const char *name, vg__span v, char *buf,
-                        size_t cap)
+static vg_err copy_span(const vg__src *src, const char *name, vg__span v, char *buf, size_t cap)
 {
     if (v.len >= cap)
-        return vg__refuse(src, name, "is too long: at most %zu bytes (about %zu Chinese "
-                          "characters)", cap - 1, (cap - 1) / 3);
+        return vg__refuse(src, name,
+                          "is too long: at most %zu bytes (about %zu Chinese "
+                          "characters)",
+                          cap - 1, (cap - 1) / 3);
     memcpy(buf, v.p, v.len);
     buf[v.len] = '\0';
     return VG_OK;
@@ -232,8 +233,7 @@ static vg_err parse_copy(const vg__src *src, const char *name, const char *label
     return VG_OK;
 }
 
-vg_err vg__date(const vg__src *src, const char *name, const char *label, int required,
-                vg_date *out)
+vg_err vg__date(const vg__src *src, const char *name, const char *label, int required, vg_date *out)
 {
     vg__span v = vg__get(src, name);
     char text[VG__PARSE_MAX];
@@ -255,8 +255,7 @@ vg_err vg__date(const vg__src *src, const char *name, const char *label, int req
     return VG_OK;
 }
 
-vg_err vg__datetime(const vg__src *src, const char *name, const char *label,
-                    vg_datetime *out)
+vg_err vg__datetime(const vg__src *src, const char *name, const char *label, vg_datetime *out)
 {
     vg__span v = vg__get(src, name);
     char text[VG__PARSE_MAX];
@@ -271,8 +270,7 @@ vg_err vg__datetime(const vg__src *src, const char *name, const char *label,
     reason[0] = '\0';
     if (vg_datetime_parse(text, out, reason, sizeof(reason)) != VG_OK) {
         *out = 0;
-        return vg__refuse(src, name, "%s %s", label,
-                          reason[0] ? reason : "is not a date and time");
+        return vg__refuse(src, name, "%s %s", label, reason[0] ? reason : "is not a date and time");
     }
     return VG_OK;
 }
@@ -313,8 +311,8 @@ vg_err vg__check_birth(const vg__src *src, const char *name, const char id[VG_ID
         vg_date_format(*out, given, sizeof(given));
         vg_date_format(in_id, carried, sizeof(carried));
         return vg__refuse(src, name,
-                          "birth date %s disagrees with the birth date %s in the ID number",
-                          given, carried);
+                          "birth date %s disagrees with the birth date %s in the ID number", given,
+                          carried);
     }
     return VG_OK;
 }
@@ -354,8 +352,7 @@ static vg_err check_duplicates(const vg__src *src, const char *const *known)
             if (same_name(src->fields[j].name, name)) {
                 vg__span n = trim(name);
 
-                return vg__refuse(src, "record", "field %.*s appears twice", (int)n.len,
-                                  n.p);
+                return vg__refuse(src, "record", "field %.*s appears twice", (int)n.len, n.p);
             }
         }
     }

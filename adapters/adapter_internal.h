@@ -56,8 +56,7 @@ vg_err vg__date(const vg__src *src, const char *name, const char *label, int req
                 vg_date *out);
 
 /* Parses a required date-and-time field. */
-vg_err vg__datetime(const vg__src *src, const char *name, const char *label,
-                    vg_datetime *out);
+vg_err vg__datetime(const vg__src *src, const char *name, const char *label, vg_datetime *out);
 
 /* Refuses (naming death_field) a date of death before the birth date carried in the ID
  * number, or after made, the date the record itself was made (made_label names it:

@@ -3,23 +3,22 @@
 
 #include <string.h>
 
-#define F_NO "残疾人证号"
-#define F_NAME "姓名"
-#define F_ID "公民身份号码"
+#define F_NO       "残疾人证号"
+#define F_NAME     "姓名"
+#define F_ID       "公民身份号码"
 #define F_CATEGORY "残疾类别"
-#define F_LEVEL "残疾等级"
-#define F_ISSUED "发证日期"
-#define F_UNTIL "有效期至"
-#define F_STATE "证件状态"
+#define F_LEVEL    "残疾等级"
+#define F_ISSUED   "发证日期"
+#define F_UNTIL    "有效期至"
+#define F_STATE    "证件状态"
 
 /* The holder's 18-character ID number, the category digit and the level digit. */
 #define NO_LEN (VG_ID_LEN + 2)
 
-const char *const vg__disability_required[] = {F_NO,     F_NAME,   F_ID,    F_CATEGORY,
-                                               F_LEVEL,  F_ISSUED, F_UNTIL, F_STATE,
-                                               NULL};
+const char *const vg__disability_required[] = {F_NO,     F_NAME,  F_ID,    F_CATEGORY, F_LEVEL,
+                                               F_ISSUED, F_UNTIL, F_STATE, NULL};
 
-const char *const vg__disability_fields[] = {F_NO,    F_NAME,   F_ID,    F_CATEGORY, F_LEVEL,
+const char *const vg__disability_fields[] = {F_NO,     F_NAME,  F_ID,    F_CATEGORY, F_LEVEL,
                                              F_ISSUED, F_UNTIL, F_STATE, NULL};
 
 /* One character of a certificate number as ASCII: the ID number's export faults (full-width
@@ -83,7 +82,8 @@ static vg_err read_number(const vg__src *src, const char *holder, char out[NO_LE
             return vg__refuse(src, F_NO, "may hold only digits and X");
         if (c > 0) {
             if (n == NO_LEN)
-                return vg__refuse(src, F_NO, "is longer than 20 characters (the holder's "
+                return vg__refuse(src, F_NO,
+                                  "is longer than 20 characters (the holder's "
                                   "ID number, the category digit and the level digit)");
             out[n++] = (char)c;
         }
@@ -92,10 +92,13 @@ static vg_err read_number(const vg__src *src, const char *holder, char out[NO_LE
     }
     out[n] = '\0';
     if (n != NO_LEN)
-        return vg__refuse(src, F_NO, "has %zu characters where 20 are needed (the holder's "
-                          "ID number, the category digit and the level digit)", n);
+        return vg__refuse(src, F_NO,
+                          "has %zu characters where 20 are needed (the holder's "
+                          "ID number, the category digit and the level digit)",
+                          n);
     if (memcmp(out, holder, VG_ID_LEN) != 0)
-        return vg__refuse(src, F_NO, "does not belong to the holder: it does not begin with "
+        return vg__refuse(src, F_NO,
+                          "does not belong to the holder: it does not begin with "
                           "the holder's ID number");
     return VG_OK;
 }
@@ -146,8 +149,8 @@ static vg_err read_dates(const vg__src *src, vg_record *out)
     if (out->u.disability.valid_until < out->record_date) {
         vg_date_format(out->u.disability.valid_until, until, sizeof(until));
         vg_date_format(out->record_date, issued, sizeof(issued));
-        return vg__refuse(src, F_UNTIL, "valid-until date %s is before the issue date %s",
-                          until, issued);
+        return vg__refuse(src, F_UNTIL, "valid-until date %s is before the issue date %s", until,
+                          issued);
     }
     return VG_OK;
 }
@@ -166,8 +169,8 @@ vg_err vg__disability_normalise(const vg__src *src, vg_record *out)
     if ((err = read_digit(src, F_CATEGORY, 7, "1 visual .. 7 multiple",
                           &out->u.disability.category)) != VG_OK)
         return err;
-    if ((err = read_digit(src, F_LEVEL, 4, "1 most severe .. 4 least",
-                          &out->u.disability.level)) != VG_OK)
+    if ((err = read_digit(src, F_LEVEL, 4, "1 most severe .. 4 least", &out->u.disability.level)) !=
+        VG_OK)
         return err;
     if (no[VG_ID_LEN] != '0' + out->u.disability.category)
         return vg__refuse(src, F_NO, "its category digit %c disagrees with 残疾类别 %d",

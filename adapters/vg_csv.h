@@ -17,10 +17,10 @@ typedef enum vg_encoding {
 
 /* One record of the file. Valid until the next vg_csv_next call or vg_csv_close. */
 typedef struct vg_csv_row {
-    size_t line;          /* 1-based line of the file where the record begins */
-    size_t nfields;       /* number of fields, trailing empty ones beyond the header dropped */
-    const char **fields;  /* UTF-8, NUL-terminated */
-    const char *error;    /* set when the record is malformed (the row is then refused) */
+    size_t line;         /* 1-based line of the file where the record begins */
+    size_t nfields;      /* number of fields, trailing empty ones beyond the header dropped */
+    const char **fields; /* UTF-8, NUL-terminated */
+    const char *error;   /* set when the record is malformed (the row is then refused) */
 } vg_csv_row;
 
 /* Opens an export held in memory (the bytes are copied and converted to UTF-8; the caller

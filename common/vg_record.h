@@ -13,11 +13,11 @@
 #include "vg_date.h"
 #include "vg_err.h"
 
-#define VG_ID_LEN 18    /* a normalised ID number: 17 digits and a check character */
-#define VG_KEY_MAX 96   /* a record's key within its department */
-#define VG_NAME_MAX 128 /* a person's name, UTF-8 bytes with the NUL */
-#define VG_TEXT_MAX 256 /* places, units, addresses */
-#define VG_SHORT_MAX 32 /* sex, ethnicity, ICD-10 code, certificate numbers */
+#define VG_ID_LEN    18  /* a normalised ID number: 17 digits and a check character */
+#define VG_KEY_MAX   96  /* a record's key within its department */
+#define VG_NAME_MAX  128 /* a person's name, UTF-8 bytes with the NUL */
+#define VG_TEXT_MAX  256 /* places, units, addresses */
+#define VG_SHORT_MAX 32  /* sex, ethnicity, ICD-10 code, certificate numbers */
 
 typedef enum vg_department {
     VG_DEPT_CREMATION = 0, /* civil affairs: funeral homes' cremation records */
@@ -40,7 +40,7 @@ typedef enum vg_cert_state {
 } vg_cert_state;
 
 typedef enum vg_dereg_reason {
-    VG_DEREG_DEATH = 0, /* 死亡 */
+    VG_DEREG_DEATH = 0,  /* 死亡 */
     VG_DEREG_EMIGRATION, /* 出国（境）定居 */
     VG_DEREG_MILITARY,   /* 参军入伍 */
     VG_DEREG_DUPLICATE,  /* 重复户口 */
@@ -52,11 +52,11 @@ const char *vg_dereg_reason_word(vg_dereg_reason reason);
 
 typedef struct vg_record {
     vg_department dept;
-    char key[VG_KEY_MAX];           /* identity within the department (see adapters) */
-    char id_number[VG_ID_LEN + 1];  /* normalised 18-character ID number */
-    char name[VG_NAME_MAX];         /* trimmed; middle dots as written */
-    vg_date death_date;             /* VG_DATE_NONE when the record gives none */
-    vg_date record_date;            /* 火化日期, date of 签发时间, 注销日期 or 发证日期 */
+    char key[VG_KEY_MAX];          /* identity within the department (see adapters) */
+    char id_number[VG_ID_LEN + 1]; /* normalised 18-character ID number */
+    char name[VG_NAME_MAX];        /* trimmed; middle dots as written */
+    vg_date death_date;            /* VG_DATE_NONE when the record gives none */
+    vg_date record_date; /* 火化日期, date of 签发时间, 注销日期 or 发证日期 */
     union {
         struct {
             char certificate_no[VG_KEY_MAX]; /* 火化证明编号 */
@@ -69,17 +69,17 @@ typedef struct vg_record {
             char certificate_no[VG_KEY_MAX]; /* 死亡证编号 */
             char orig_no[VG_KEY_MAX];        /* 原证编号, reissues only */
             vg_cert_state state;
-            vg_datetime issued_at;           /* 签发时间 */
+            vg_datetime issued_at; /* 签发时间 */
             char sex[VG_SHORT_MAX];
             char ethnicity[VG_SHORT_MAX];
             vg_date birth_date;
-            char place[VG_TEXT_MAX];         /* 死亡地点 */
-            char cause_code[VG_SHORT_MAX];   /* 根本死因编码: health data */
-            char unit[VG_TEXT_MAX];          /* 填报单位 */
+            char place[VG_TEXT_MAX];       /* 死亡地点 */
+            char cause_code[VG_SHORT_MAX]; /* 根本死因编码: health data */
+            char unit[VG_TEXT_MAX];        /* 填报单位 */
         } health;
         struct {
             vg_dereg_reason reason;
-            char unit[VG_TEXT_MAX];          /* 注销单位 */
+            char unit[VG_TEXT_MAX]; /* 注销单位 */
         } household;
         struct {
             char certificate_no[VG_KEY_MAX]; /* 残疾人证号 */

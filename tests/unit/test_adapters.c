@@ -102,8 +102,7 @@ static vg_record accepted_at(vg_department d, const rec *r, int line)
 
 /* Asserts the record is refused naming field, with part somewhere in the reason, and that
  * the reason carries no ID number. */
-static void refused_at(vg_department d, const rec *r, const char *field, const char *part,
-                       int line)
+static void refused_at(vg_department d, const rec *r, const char *field, const char *part, int line)
 {
     vg_record out;
     vg_refusal why;
@@ -486,8 +485,10 @@ static void household_reasons(void **state)
         const char *text;
         vg_dereg_reason reason;
     } cases[] = {
-        {"出国（境）定居", VG_DEREG_EMIGRATION}, {"出国(境)定居", VG_DEREG_EMIGRATION},
-        {"参军入伍", VG_DEREG_MILITARY},        {" 重复户口 ", VG_DEREG_DUPLICATE},
+        {"出国（境）定居", VG_DEREG_EMIGRATION},
+        {"出国(境)定居", VG_DEREG_EMIGRATION},
+        {"参军入伍", VG_DEREG_MILITARY},
+        {" 重复户口 ", VG_DEREG_DUPLICATE},
         {"其他", VG_DEREG_OTHER},
     };
     rec r;
@@ -701,21 +702,16 @@ static void bad_arguments(void **state)
     vg_refusal why;
 
     (void)state;
-    assert_int_equal(vg_adapter_normalise(VG_DEPT_COUNT, r.f, r.n, &out, &why),
-                     VG_ERR_INVALID);
+    assert_int_equal(vg_adapter_normalise(VG_DEPT_COUNT, r.f, r.n, &out, &why), VG_ERR_INVALID);
     assert_string_equal(why.field, "record");
-    assert_int_equal(vg_adapter_normalise(VG_DEPT_CREMATION, NULL, 3, &out, &why),
-                     VG_ERR_INVALID);
-    assert_int_equal(vg_adapter_normalise(VG_DEPT_CREMATION, r.f, r.n, NULL, &why),
-                     VG_ERR_INVALID);
+    assert_int_equal(vg_adapter_normalise(VG_DEPT_CREMATION, NULL, 3, &out, &why), VG_ERR_INVALID);
+    assert_int_equal(vg_adapter_normalise(VG_DEPT_CREMATION, r.f, r.n, NULL, &why), VG_ERR_INVALID);
     /* No refusal wanted: the status alone. */
     assert_int_equal(vg_adapter_normalise(VG_DEPT_CREMATION, r.f, r.n, &out, NULL), VG_OK);
     set(&r, "死亡日期", "");
-    assert_int_equal(vg_adapter_normalise(VG_DEPT_CREMATION, r.f, r.n, &out, NULL),
-                     VG_ERR_INVALID);
+    assert_int_equal(vg_adapter_normalise(VG_DEPT_CREMATION, r.f, r.n, &out, NULL), VG_ERR_INVALID);
     /* An empty record lacks the first thing looked for. */
-    assert_int_equal(vg_adapter_normalise(VG_DEPT_HOUSEHOLD, NULL, 0, &out, &why),
-                     VG_ERR_INVALID);
+    assert_int_equal(vg_adapter_normalise(VG_DEPT_HOUSEHOLD, NULL, 0, &out, &why), VG_ERR_INVALID);
     assert_string_equal(why.reason, "is missing from the record");
 }
 
@@ -765,14 +761,13 @@ static void assert_list(const char *const *got, const char *const *want)
 static void required_fields(void **state)
 {
     static const char *const cremation[] = {"火化证明编号", "逝者姓名", "公民身份号码",
-                                            "死亡日期", "火化日期", NULL};
+                                            "死亡日期",     "火化日期", NULL};
     static const char *const health[] = {"死亡证编号", "姓名", "证件类型", "证件号码",
-                                         "死亡日期", "状态", "签发时间", NULL};
-    static const char *const household[] = {"公民身份号码", "姓名", "注销日期", "注销原因",
-                                            NULL};
-    static const char *const disability[] = {"残疾人证号", "姓名", "公民身份号码",
-                                             "残疾类别", "残疾等级", "发证日期",
-                                             "有效期至", "证件状态", NULL};
+                                         "死亡日期",   "状态", "签发时间", NULL};
+    static const char *const household[] = {"公民身份号码", "姓名", "注销日期", "注销原因", NULL};
+    static const char *const disability[] = {"残疾人证号", "姓名",     "公民身份号码",
+                                             "残疾类别",   "残疾等级", "发证日期",
+                                             "有效期至",   "证件状态", NULL};
 
     (void)state;
     assert_list(vg_adapter_required_fields(VG_DEPT_CREMATION), cremation);
@@ -914,24 +909,15 @@ static void sample_exports(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(cremation_good_record),
-        cmocka_unit_test(cremation_optional_fields),
-        cmocka_unit_test(cremation_refusals),
-        cmocka_unit_test(cremation_field_sizes),
-        cmocka_unit_test(health_good_record),
-        cmocka_unit_test(health_states),
-        cmocka_unit_test(health_refusals),
-        cmocka_unit_test(health_field_sizes),
-        cmocka_unit_test(household_good_record),
-        cmocka_unit_test(household_reasons),
-        cmocka_unit_test(household_refusals),
-        cmocka_unit_test(disability_good_record),
-        cmocka_unit_test(disability_refusals),
-        cmocka_unit_test(duplicate_fields),
-        cmocka_unit_test(bad_arguments),
-        cmocka_unit_test(same_record_same_bytes),
-        cmocka_unit_test(required_fields),
-        cmocka_unit_test(sample_exports),
+        cmocka_unit_test(cremation_good_record), cmocka_unit_test(cremation_optional_fields),
+        cmocka_unit_test(cremation_refusals),    cmocka_unit_test(cremation_field_sizes),
+        cmocka_unit_test(health_good_record),    cmocka_unit_test(health_states),
+        cmocka_unit_test(health_refusals),       cmocka_unit_test(health_field_sizes),
+        cmocka_unit_test(household_good_record), cmocka_unit_test(household_reasons),
+        cmocka_unit_test(household_refusals),    cmocka_unit_test(disability_good_record),
+        cmocka_unit_test(disability_refusals),   cmocka_unit_test(duplicate_fields),
+        cmocka_unit_test(bad_arguments),         cmocka_unit_test(same_record_same_bytes),
+        cmocka_unit_test(required_fields),       cmocka_unit_test(sample_exports),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
