@@ -32,20 +32,6 @@ struct vg_csv {
     char error[160]; /* the current record's error text */
 };
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why == NULL || whylen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
 /* 1-based line number of byte offset off in data. Used on error paths only. */
 static size_t line_of(const char *data, size_t off)
 {
@@ -218,8 +204,8 @@ static vg_err detect_encoding(const char *data, size_t len, vg_encoding *enc, ch
 
     *gb = NULL;
     if (nul != NULL) {
-        set_why(why, whylen, "holds a NUL byte on line %zu: it is no UTF-8 or GB18030 text",
-                line_of(data, (size_t)(nul - data)));
+        vg_why(why, whylen, "holds a NUL byte on line %zu: it is no UTF-8 or GB18030 text",
+               line_of(data, (size_t)(nul - data)));
         return VG_ERR_INVALID;
     }
 
@@ -227,8 +213,8 @@ static vg_err detect_encoding(const char *data, size_t len, vg_encoding *enc, ch
         *enc = VG_ENC_UTF8_BOM;
         if (utf8_scan(u + 3, len - 3, &bad, &foreign))
             return VG_OK;
-        set_why(why, whylen, "begins with a UTF-8 byte order mark but line %zu is not UTF-8",
-                line_of(data, bad + 3));
+        vg_why(why, whylen, "begins with a UTF-8 byte order mark but line %zu is not UTF-8",
+               line_of(data, bad + 3));
         return VG_ERR_INVALID;
     }
 
@@ -253,10 +239,10 @@ static vg_err detect_encoding(const char *data, size_t len, vg_encoding *enc, ch
     *enc = VG_ENC_GB18030;
     rc = gb18030_to_utf8(data, len, gb, gblen, &gbbad);
     if (rc == VG_ERR_INVALID)
-        set_why(why, whylen, "is neither UTF-8 (line %zu) nor GB18030 (line %zu) text",
-                line_of(data, bad), line_of(data, gbbad));
+        vg_why(why, whylen, "is neither UTF-8 (line %zu) nor GB18030 (line %zu) text",
+               line_of(data, bad), line_of(data, gbbad));
     else if (rc == VG_ERR_IO)
-        set_why(why, whylen, "cannot be read: this system's iconv has no GB18030");
+        vg_why(why, whylen, "cannot be read: this system's iconv has no GB18030");
     return rc;
 }
 
@@ -296,7 +282,7 @@ static vg_err load_text(vg_csv *c, const char *data, size_t len, char *own, char
         c->pos = 3;
 out:
     if (rc == VG_ERR_NOMEM)
-        set_why(why, whylen, "is too large to hold in memory");
+        vg_why(why, whylen, "is too large to hold in memory");
     free(own);
     return rc;
 }
@@ -480,16 +466,16 @@ static vg_err read_header(vg_csv *c, char *why, size_t whylen)
     const char *err = NULL;
 
     if (!parse_record(c, &nf, &start, &err)) {
-        set_why(why, whylen, "holds no header line");
+        vg_why(why, whylen, "holds no header line");
         return VG_ERR_INVALID;
     }
     if (err != NULL) {
-        set_why(why, whylen, "header line %zu %s", start, err);
+        vg_why(why, whylen, "header line %zu %s", start, err);
         return c->nomem ? VG_ERR_NOMEM : VG_ERR_INVALID;
     }
     c->header = malloc(nf * sizeof(*c->header));
     if (c->header == NULL) {
-        set_why(why, whylen, "could not be read: out of memory");
+        vg_why(why, whylen, "could not be read: out of memory");
         return VG_ERR_NOMEM;
     }
     for (size_t i = 0; i < nf; i++)
@@ -499,7 +485,7 @@ static vg_err read_header(vg_csv *c, char *why, size_t whylen)
         nf--;
     c->ncols = nf;
     if (nf == 0) {
-        set_why(why, whylen, "header line %zu names no column", start);
+        vg_why(why, whylen, "header line %zu names no column", start);
         return VG_ERR_INVALID;
     }
     return VG_OK;
@@ -516,7 +502,7 @@ static vg_err open_text(const char *data, size_t len, char *own, vg_csv **out, c
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         free(own);
-        set_why(why, whylen, "could not be read: out of memory");
+        vg_why(why, whylen, "could not be read: out of memory");
         return VG_ERR_NOMEM;
     }
     c->line = 1;
@@ -553,14 +539,14 @@ vg_err vg_csv_open_file(const char *path, vg_csv **out, char *why, size_t whylen
     *out = NULL;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_why(why, whylen, "cannot be opened: %s", strerror(errno));
+        vg_why(why, whylen, "cannot be opened: %s", strerror(errno));
         return VG_ERR_IO;
     }
     cap = (fstat(fd, &st) == 0 && st.st_size > 0) ? (size_t)st.st_size + 1 : 65536;
     buf = malloc(cap);
     if (buf == NULL) {
         rc = VG_ERR_NOMEM;
-        set_why(why, whylen, "is too large to hold in memory");
+        vg_why(why, whylen, "is too large to hold in memory");
         goto out;
     }
     for (;;) {
@@ -569,7 +555,7 @@ vg_err vg_csv_open_file(const char *path, vg_csv **out, char *why, size_t whylen
             char *nb = realloc(buf, cap * 2);
             if (nb == NULL) {
                 rc = VG_ERR_NOMEM;
-                set_why(why, whylen, "is too large to hold in memory");
+                vg_why(why, whylen, "is too large to hold in memory");
                 goto out;
             }
             buf = nb;
@@ -579,7 +565,7 @@ vg_err vg_csv_open_file(const char *path, vg_csv **out, char *why, size_t whylen
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            set_why(why, whylen, "cannot be read: %s", strerror(errno));
+            vg_why(why, whylen, "cannot be read: %s", strerror(errno));
             goto out;
         }
         if (n == 0)

@@ -13,20 +13,6 @@
 static const char CHECK_CHARS[] = "10X98765432";
 static const int CHECK_WEIGHTS[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why == NULL || whylen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
 static int is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -169,11 +155,11 @@ static vg_err check_birth_date(const char *id, char *why, size_t whylen)
     m = (id[10] - '0') * 10 + (id[11] - '0');
     d = (id[12] - '0') * 10 + (id[13] - '0');
     if (!vg_date_valid(y, m, d)) {
-        set_why(why, whylen, "has a birth date that is not a real day: %04d-%02d-%02d", y, m, d);
+        vg_why(why, whylen, "has a birth date that is not a real day: %04d-%02d-%02d", y, m, d);
         return VG_ERR_INVALID;
     }
     if (vg_date_make(y, m, d) > vg_date_today()) {
-        set_why(why, whylen, "has a birth date in the future: %04d-%02d-%02d", y, m, d);
+        vg_why(why, whylen, "has a birth date in the future: %04d-%02d-%02d", y, m, d);
         return VG_ERR_INVALID;
     }
     return VG_OK;
@@ -190,15 +176,15 @@ vg_err vg_id_normalise(const char *text, char out[VG_ID_LEN + 1], char *why, siz
     out[0] = '\0';
     n = id_clean(text != NULL ? text : "", buf);
     if (n == 0) {
-        set_why(why, whylen, "is empty");
+        vg_why(why, whylen, "is empty");
         goto out;
     }
     if (n <= ID_SCAN_MAX && is_scientific(buf)) {
-        set_why(why, whylen, "is in scientific notation: digits were lost");
+        vg_why(why, whylen, "is in scientific notation: digits were lost");
         goto out;
     }
     if (n > ID_SCAN_MAX) {
-        set_why(why, whylen, "is far too long to be an ID number");
+        vg_why(why, whylen, "is far too long to be an ID number");
         goto out;
     }
 
@@ -208,13 +194,13 @@ vg_err vg_id_normalise(const char *text, char out[VG_ID_LEN + 1], char *why, siz
         if (buf[i] == 'X' && i == n - 1 && n == VG_ID_LEN)
             continue;
         if (buf[i] == 'X')
-            set_why(why, whylen, "has X at position %zu; only the 18th character may be X", i + 1);
+            vg_why(why, whylen, "has X at position %zu; only the 18th character may be X", i + 1);
         else
-            set_why(why, whylen, "has a character other than a digit at position %zu", i + 1);
+            vg_why(why, whylen, "has a character other than a digit at position %zu", i + 1);
         goto out;
     }
     if (n != VG_ID_LEN && n != 15) {
-        set_why(why, whylen, "has %zu characters; an ID number has 18 (15 in the old form)", n);
+        vg_why(why, whylen, "has %zu characters; an ID number has 18 (15 in the old form)", n);
         goto out;
     }
 
@@ -234,7 +220,7 @@ vg_err vg_id_normalise(const char *text, char out[VG_ID_LEN + 1], char *why, siz
         goto out;
     want = check_char(id);
     if (id[17] != want) {
-        set_why(why, whylen, "check character is %c, expected %c", id[17], want);
+        vg_why(why, whylen, "check character is %c, expected %c", id[17], want);
         rc = VG_ERR_INVALID;
         goto out;
     }
@@ -272,11 +258,11 @@ vg_err vg_name_normalise(const char *text, char out[VG_NAME_MAX], char *why, siz
     trim(&s, &e);
     n = (size_t)(e - s);
     if (n == 0) {
-        set_why(why, whylen, "is empty");
+        vg_why(why, whylen, "is empty");
         return VG_ERR_INVALID;
     }
     if (n > VG_NAME_MAX - 1) {
-        set_why(why, whylen, "is longer than %d bytes", VG_NAME_MAX - 1);
+        vg_why(why, whylen, "is longer than %d bytes", VG_NAME_MAX - 1);
         return VG_ERR_INVALID;
     }
     memcpy(out, s, n);

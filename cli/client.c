@@ -89,31 +89,6 @@ void vc_client_close(vc_client *c)
     free(c);
 }
 
-const char *vc_code_name(grpc_status_code code)
-{
-    static const char *const names[] = {"OK",
-                                        "CANCELLED",
-                                        "UNKNOWN",
-                                        "INVALID_ARGUMENT",
-                                        "DEADLINE_EXCEEDED",
-                                        "NOT_FOUND",
-                                        "ALREADY_EXISTS",
-                                        "PERMISSION_DENIED",
-                                        "RESOURCE_EXHAUSTED",
-                                        "FAILED_PRECONDITION",
-                                        "ABORTED",
-                                        "OUT_OF_RANGE",
-                                        "UNIMPLEMENTED",
-                                        "INTERNAL",
-                                        "UNAVAILABLE",
-                                        "DATA_LOSS",
-                                        "UNAUTHENTICATED"};
-
-    if ((int)code >= 0 && (size_t)code < sizeof(names) / sizeof(names[0]))
-        return names[code];
-    return "UNKNOWN";
-}
-
 static grpc_call *new_call(vc_client *c, const char *method)
 {
     grpc_slice m = grpc_slice_from_static_string(method);

@@ -52,7 +52,4 @@ typedef struct vc_stream_io {
  * (CANCELLED when a callback stopped it). */
 void vc_stream(vc_client *c, const char *method, const vc_stream_io *io, vc_status *st);
 
-/* Name of a status code ("PERMISSION_DENIED"). */
-const char *vc_code_name(grpc_status_code code);
-
 #endif

@@ -1,4 +1,5 @@
 /* vitalctl.c - the command line client of vitalgate: options and dispatch. */
+#include "vg_audit.h"
 #include "vitalctl.h"
 
 #include <getopt.h>
@@ -27,7 +28,7 @@ static void usage(FILE *f)
 
 void vc_report_status(const char *what, const vc_status *st)
 {
-    fprintf(stderr, "vitalctl: %s failed: %s%s%s\n", what, vc_code_name(st->code),
+    fprintf(stderr, "vitalctl: %s failed: %s%s%s\n", what, vg_audit_code_name(st->code),
             st->details[0] ? ": " : "", st->details);
 }
 

@@ -67,20 +67,6 @@ static void civil_from_days(long z, int *y, int *m, int *d)
     *y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why == NULL || whylen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
 /* Narrows [*s, *e) past leading and trailing ASCII spaces, tabs and U+3000. */
 static void trim_spaces(const char **s, const char **e)
 {
@@ -234,20 +220,20 @@ static vg_err finish_date(const date_parts *dp, vg_date *out, char *why, size_t 
 
     if (dp->form == FORM_CALENDAR) {
         if (!vg_date_valid((int)dp->y, (int)dp->m, (int)dp->d)) {
-            set_why(why, whylen, "is not a real day: %04ld-%02ld-%02ld", dp->y, dp->m, dp->d);
+            vg_why(why, whylen, "is not a real day: %04ld-%02ld-%02ld", dp->y, dp->m, dp->d);
             return VG_ERR_INVALID;
         }
         *out = vg_date_make((int)dp->y, (int)dp->m, (int)dp->d);
         return VG_OK;
     }
     if (dp->serial < EXCEL_FIRST_SERIAL) {
-        set_why(why, whylen,
-                "is an Excel day number below 61 (before 1900-03-01), which Excel "
-                "counts wrongly");
+        vg_why(why, whylen,
+               "is an Excel day number below 61 (before 1900-03-01), which Excel "
+               "counts wrongly");
         return VG_ERR_INVALID;
     }
     if (dp->serial > EXCEL_LAST_SERIAL) {
-        set_why(why, whylen, "is an Excel day number past 9999-12-31");
+        vg_why(why, whylen, "is an Excel day number past 9999-12-31");
         return VG_ERR_INVALID;
     }
     civil_from_days(days_from_civil(1899, 12, 30) + dp->serial, &y, &m, &d);
@@ -272,14 +258,14 @@ vg_err vg_date_parse(const char *text, vg_date *out, char *why, size_t whylen)
     e = text + strlen(text);
     trim_spaces(&s, &e);
     if (s == e) {
-        set_why(why, whylen, "is empty");
+        vg_why(why, whylen, "is empty");
         return VG_ERR_INVALID;
     }
 
     p = s;
     read_date_part(&p, e, &dp);
     if (dp.form == FORM_NONE || p != e) {
-        set_why(why, whylen, "%s", not_a_date);
+        vg_why(why, whylen, "%s", not_a_date);
         return VG_ERR_INVALID;
     }
     rc = finish_date(&dp, &d, why, whylen);
@@ -318,14 +304,14 @@ vg_err vg_datetime_parse(const char *text, vg_datetime *out, char *why, size_t w
     e = text + strlen(text);
     trim_spaces(&s, &e);
     if (s == e) {
-        set_why(why, whylen, "is empty");
+        vg_why(why, whylen, "is empty");
         return VG_ERR_INVALID;
     }
 
     p = s;
     read_date_part(&p, e, &dp);
     if (dp.form == FORM_NONE) {
-        set_why(why, whylen, "%s", not_a_date);
+        vg_why(why, whylen, "%s", not_a_date);
         return VG_ERR_INVALID;
     }
     if (dp.form == FORM_SERIAL)
@@ -339,13 +325,13 @@ vg_err vg_datetime_parse(const char *text, vg_datetime *out, char *why, size_t w
         } else {
             trim_spaces(&t, &e);
             if (t == p) {
-                set_why(why, whylen, "%s", not_a_date);
+                vg_why(why, whylen, "%s", not_a_date);
                 return VG_ERR_INVALID;
             }
         }
         minutes = read_time(t, e);
         if (minutes < 0) {
-            set_why(why, whylen, "has a time of day that is not HH:MM or HH:MM:SS");
+            vg_why(why, whylen, "has a time of day that is not HH:MM or HH:MM:SS");
             return VG_ERR_INVALID;
         }
     }

@@ -1,6 +1,9 @@
 /* vg_err.c - texts for the shared status codes. */
 #include "vg_err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *vg_strerror(vg_err err)
 {
     switch (err) {
@@ -24,4 +27,15 @@ const char *vg_strerror(vg_err err)
         return "configuration error";
     }
     return "unknown error";
+}
+
+void vg_why(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!why || whylen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
 }

@@ -2,6 +2,8 @@
 #ifndef VG_ERR_H
 #define VG_ERR_H
 
+#include <stddef.h>
+
 /* Functions return VG_OK (zero) or a negative code; never errno directly. */
 typedef enum vg_err {
     VG_OK = 0,
@@ -17,5 +19,9 @@ typedef enum vg_err {
 
 /* Returns a static, human-readable text for a status code. Any thread. */
 const char *vg_strerror(vg_err err);
+
+/* Writes a formatted reason into why (whylen bytes, always NUL-terminated); does nothing
+ * when why is NULL or whylen 0. Any thread. */
+void vg_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

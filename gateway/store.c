@@ -67,20 +67,6 @@ struct vg_store_reader {
     uint64_t generation_value;
 };
 
-static void say(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!why || whylen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
 /* Runs one statement that returns no rows worth reading. */
 static int exec1(sqlite3 *db, const char *sql)
 {
@@ -110,15 +96,15 @@ static int set_pragmas(sqlite3 *db, char *why, size_t whylen)
 
     if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
-        say(why, whylen, "cannot read the store: %s", sqlite3_errmsg(db));
+        vg_why(why, whylen, "cannot read the store: %s", sqlite3_errmsg(db));
         goto out;
     }
     if (sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
-        say(why, whylen, "the store cannot use WAL mode");
+        vg_why(why, whylen, "the store cannot use WAL mode");
         goto out;
     }
     if (exec1(db, "PRAGMA synchronous=FULL") != SQLITE_OK) {
-        say(why, whylen, "cannot set synchronous commits: %s", sqlite3_errmsg(db));
+        vg_why(why, whylen, "cannot set synchronous commits: %s", sqlite3_errmsg(db));
         goto out;
     }
     /* A batch of random keys dirties pages all over both B-trees. A larger page cache and
@@ -128,7 +114,7 @@ static int set_pragmas(sqlite3 *db, char *why, size_t whylen)
     if (exec1(db, "PRAGMA cache_size=-" WRITER_CACHE_KIB) != SQLITE_OK ||
         exec1(db, "PRAGMA wal_autocheckpoint=" CHECKPOINT_PAGES) != SQLITE_OK ||
         exec1(db, "PRAGMA journal_size_limit=" WAL_LIMIT_BYTES) != SQLITE_OK) {
-        say(why, whylen, "cannot size the store's cache: %s", sqlite3_errmsg(db));
+        vg_why(why, whylen, "cannot size the store's cache: %s", sqlite3_errmsg(db));
         goto out;
     }
     ok = 1;
@@ -144,22 +130,22 @@ static int check_schema(sqlite3 *db, char *why, size_t whylen)
     int ok = 0;
 
     if (exec1(db, "BEGIN IMMEDIATE") != SQLITE_OK) {
-        say(why, whylen, "cannot lock the store: %s", sqlite3_errmsg(db));
+        vg_why(why, whylen, "cannot lock the store: %s", sqlite3_errmsg(db));
         return 0;
     }
     version = query_int(db, "PRAGMA user_version");
     objects = query_int(db, "SELECT count(*) FROM sqlite_schema");
     if (version < 0 || objects < 0) {
-        say(why, whylen, "cannot read the store's schema: %s", sqlite3_errmsg(db));
+        vg_why(why, whylen, "cannot read the store's schema: %s", sqlite3_errmsg(db));
         goto out;
     }
     if (version > SCHEMA_VERSION) {
-        say(why, whylen, "store schema version %lld is newer than this build's %d", version,
-            SCHEMA_VERSION);
+        vg_why(why, whylen, "store schema version %lld is newer than this build's %d", version,
+               SCHEMA_VERSION);
         goto out;
     }
     if (version == 0 && objects > 0) {
-        say(why, whylen, "the file holds tables but is not a vitalgate store");
+        vg_why(why, whylen, "the file holds tables but is not a vitalgate store");
         goto out;
     }
     if (version == 0) {
@@ -167,13 +153,13 @@ static int check_schema(sqlite3 *db, char *why, size_t whylen)
 
         snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", SCHEMA_VERSION);
         if (exec1(db, schema_sql) != SQLITE_OK || exec1(db, sql) != SQLITE_OK) {
-            say(why, whylen, "cannot create the schema: %s", sqlite3_errmsg(db));
+            vg_why(why, whylen, "cannot create the schema: %s", sqlite3_errmsg(db));
             goto out;
         }
     }
     ok = exec1(db, "COMMIT") == SQLITE_OK;
     if (!ok)
-        say(why, whylen, "cannot commit the schema: %s", sqlite3_errmsg(db));
+        vg_why(why, whylen, "cannot commit the schema: %s", sqlite3_errmsg(db));
 out:
     if (!ok)
         exec1(db, "ROLLBACK");
@@ -207,11 +193,11 @@ static int check_meta(sqlite3 *db, char *why, size_t whylen)
     int ok = 0;
 
     if (random64(&gen) != 0) {
-        say(why, whylen, "cannot draw a random number: %s", strerror(errno));
+        vg_why(why, whylen, "cannot draw a random number: %s", strerror(errno));
         return 0;
     }
     if (exec1(db, "BEGIN IMMEDIATE") != SQLITE_OK) {
-        say(why, whylen, "cannot lock the store: %s", sqlite3_errmsg(db));
+        vg_why(why, whylen, "cannot lock the store: %s", sqlite3_errmsg(db));
         return 0;
     }
     if (exec1(db, "CREATE TABLE IF NOT EXISTS meta ("
@@ -221,17 +207,17 @@ static int check_meta(sqlite3 *db, char *why, size_t whylen)
                            "INSERT OR IGNORE INTO meta (name, value) "
                            "VALUES ('cache_generation', ?1)",
                            -1, &st, NULL) != SQLITE_OK) {
-        say(why, whylen, "cannot create the meta table: %s", sqlite3_errmsg(db));
+        vg_why(why, whylen, "cannot create the meta table: %s", sqlite3_errmsg(db));
         goto out;
     }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)gen);
     if (sqlite3_step(st) != SQLITE_DONE) {
-        say(why, whylen, "cannot set the cache generation: %s", sqlite3_errmsg(db));
+        vg_why(why, whylen, "cannot set the cache generation: %s", sqlite3_errmsg(db));
         goto out;
     }
     ok = exec1(db, "COMMIT") == SQLITE_OK;
     if (!ok)
-        say(why, whylen, "cannot commit the meta table: %s", sqlite3_errmsg(db));
+        vg_why(why, whylen, "cannot commit the meta table: %s", sqlite3_errmsg(db));
 out:
     sqlite3_finalize(st);
     if (!ok)
@@ -277,11 +263,11 @@ static vg_err make_dir(const char *dir, char *why, size_t whylen)
     if (stat(dir, &sb) == 0) {
         if (S_ISDIR(sb.st_mode))
             return VG_OK;
-        say(why, whylen, "%s is not a directory", dir);
+        vg_why(why, whylen, "%s is not a directory", dir);
         return VG_ERR_IO;
     }
     if (errno != ENOENT || mkdir(dir, 0700) != 0) {
-        say(why, whylen, "cannot create directory %s: %s", dir, strerror(errno));
+        vg_why(why, whylen, "cannot create directory %s: %s", dir, strerror(errno));
         return VG_ERR_IO;
     }
     return VG_OK;
@@ -295,7 +281,7 @@ vg_err vg_store_open(const char *dir, vg_store **out, char *why, size_t whylen)
 
     *out = NULL;
     if (!dir || !*dir) {
-        say(why, whylen, "no store directory given");
+        vg_why(why, whylen, "no store directory given");
         return VG_ERR_IO;
     }
     if (make_dir(dir, why, whylen) != VG_OK)
@@ -303,7 +289,7 @@ vg_err vg_store_open(const char *dir, vg_store **out, char *why, size_t whylen)
     s = calloc(1, sizeof(*s));
     len = strlen(dir) + sizeof("/" STORE_FILE);
     if (!s || !(s->path = malloc(len))) {
-        say(why, whylen, "out of memory");
+        vg_why(why, whylen, "out of memory");
         goto out;
     }
     snprintf(s->path, len, "%s/%s", dir, STORE_FILE);
@@ -312,8 +298,8 @@ vg_err vg_store_open(const char *dir, vg_store **out, char *why, size_t whylen)
     if (sqlite3_open_v2(s->path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        say(why, whylen, "cannot open %s: %s", s->path,
-            s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        vg_why(why, whylen, "cannot open %s: %s", s->path,
+               s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto out;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
@@ -321,7 +307,7 @@ vg_err vg_store_open(const char *dir, vg_store **out, char *why, size_t whylen)
         !check_meta(s->db, why, whylen))
         goto out;
     if (!prepare_writer(s)) {
-        say(why, whylen, "cannot prepare the store's statements: %s", sqlite3_errmsg(s->db));
+        vg_why(why, whylen, "cannot prepare the store's statements: %s", sqlite3_errmsg(s->db));
         goto out;
     }
     *out = s;

@@ -131,31 +131,6 @@ static void call_free(vg_call *call)
     free(call);
 }
 
-static const char *code_name(grpc_status_code code)
-{
-    static const char *const names[] = {"OK",
-                                        "CANCELLED",
-                                        "UNKNOWN",
-                                        "INVALID_ARGUMENT",
-                                        "DEADLINE_EXCEEDED",
-                                        "NOT_FOUND",
-                                        "ALREADY_EXISTS",
-                                        "PERMISSION_DENIED",
-                                        "RESOURCE_EXHAUSTED",
-                                        "FAILED_PRECONDITION",
-                                        "ABORTED",
-                                        "OUT_OF_RANGE",
-                                        "UNIMPLEMENTED",
-                                        "INTERNAL",
-                                        "UNAVAILABLE",
-                                        "DATA_LOSS",
-                                        "UNAUTHENTICATED"};
-
-    if ((int)code >= 0 && (size_t)code < sizeof(names) / sizeof(names[0]))
-        return names[code];
-    return "UNKNOWN";
-}
-
 static void log_call_end(vg_call *call)
 {
     double ms = (double)(now_ns() - call->started_ns) / 1e6;
@@ -168,7 +143,7 @@ static void log_call_end(vg_call *call)
         level = VG_LOG_DEBUG;
     /* The message is ours and never carries personal data. */
     VG_LOG(level, call->peer_name, call->method_name, "from=%s status=%s rows=%llu ms=%.2f%s%s",
-           call->peer_addr, code_name(call->code), (unsigned long long)call->rows, ms,
+           call->peer_addr, vg_audit_code_name(call->code), (unsigned long long)call->rows, ms,
            call->message[0] ? " reason=" : "", call->message);
 }
 
