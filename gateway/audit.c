@@ -360,54 +360,81 @@ out:
     return err;
 }
 
-vg_err vg_audit_subjects(vg_audit *a, const vg_audit_ctx *ctx, const vg_audit_subject *subjects,
-                         size_t n, vg_audit_done_fn done, void *arg)
+/* Appends the bodies of n subject entries to bodies, recording where each ends. */
+static vg_err put_subjects(vg_buf *bodies, size_t *offs, const vg_audit_ctx *ctx,
+                           const vg_audit_subject *subjects, size_t n)
+{
+    vg_err err = VG_OK;
+
+    for (size_t i = 0; i < n && err == VG_OK; i++) {
+        err = put_ctx(bodies, "subject", ctx);
+        if (err == VG_OK)
+            err = put_member(bodies, "subject", subjects[i].id_number);
+        if (err == VG_OK)
+            err = put_member(bodies, "death_status", subjects[i].death_status);
+        offs[i] = bodies->len;
+    }
+    return err;
+}
+
+/* Appends the body of a call entry. */
+static vg_err put_call(vg_buf *body, const vg_audit_ctx *ctx, int code, int64_t duration_us,
+                       uint64_t rows)
+{
+    vg_err err = put_ctx(body, "call", ctx);
+
+    if (err == VG_OK)
+        err = put_member(body, "result", vg_audit_code_name(code));
+    if (err == VG_OK)
+        err = put_i64(body, "duration_us", (long long)duration_us);
+    if (err == VG_OK)
+        err = put_u64(body, "rows", (unsigned long long)rows);
+    return err;
+}
+
+/* Subject entries, then a call entry when with_call, under one callback. */
+static vg_err append(vg_audit *a, const vg_audit_ctx *ctx, const vg_audit_subject *subjects,
+                     size_t n, int with_call, int code, int64_t duration_us, uint64_t rows,
+                     vg_audit_done_fn done, void *arg)
 {
     vg_buf bodies = {0};
-    size_t *offs = NULL;
-    vg_err err = VG_OK;
+    size_t *offs;
+    vg_err err;
 
     if (!a || atomic_load(&a->failed))
         return VG_ERR_UNAVAILABLE;
-    offs = malloc((n ? n : 1) * sizeof(*offs));
+    offs = malloc((n + 1) * sizeof(*offs));
     if (!offs)
         return VG_ERR_NOMEM;
-    for (size_t i = 0; i < n && err == VG_OK; i++) {
-        err = put_ctx(&bodies, "subject", ctx);
-        if (err == VG_OK)
-            err = put_member(&bodies, "subject", subjects[i].id_number);
-        if (err == VG_OK)
-            err = put_member(&bodies, "death_status", subjects[i].death_status);
-        offs[i] = bodies.len;
+    err = put_subjects(&bodies, offs, ctx, subjects, n);
+    if (err == VG_OK && with_call) {
+        err = put_call(&bodies, ctx, code, duration_us, rows);
+        offs[n] = bodies.len;
     }
     if (err == VG_OK)
-        err = enqueue(a, &bodies, offs, n, done, arg);
+        err = enqueue(a, &bodies, offs, n + (with_call ? 1 : 0), done, arg);
     vg_buf_free(&bodies);
     free(offs);
     return err;
 }
 
+vg_err vg_audit_subjects(vg_audit *a, const vg_audit_ctx *ctx, const vg_audit_subject *subjects,
+                         size_t n, vg_audit_done_fn done, void *arg)
+{
+    return append(a, ctx, subjects, n, 0, 0, 0, 0, done, arg);
+}
+
 vg_err vg_audit_call(vg_audit *a, const vg_audit_ctx *ctx, int code, int64_t duration_us,
                      uint64_t rows, vg_audit_done_fn done, void *arg)
 {
-    vg_buf body = {0};
-    size_t off;
-    vg_err err;
+    return append(a, ctx, NULL, 0, 1, code, duration_us, rows, done, arg);
+}
 
-    if (!a || atomic_load(&a->failed))
-        return VG_ERR_UNAVAILABLE;
-    err = put_ctx(&body, "call", ctx);
-    if (err == VG_OK)
-        err = put_member(&body, "result", vg_audit_code_name(code));
-    if (err == VG_OK)
-        err = put_i64(&body, "duration_us", (long long)duration_us);
-    if (err == VG_OK)
-        err = put_u64(&body, "rows", (unsigned long long)rows);
-    off = body.len;
-    if (err == VG_OK)
-        err = enqueue(a, &body, &off, 1, done, arg);
-    vg_buf_free(&body);
-    return err;
+vg_err vg_audit_answer(vg_audit *a, const vg_audit_ctx *ctx, const vg_audit_subject *subjects,
+                       size_t n, int code, int64_t duration_us, uint64_t rows,
+                       vg_audit_done_fn done, void *arg)
+{
+    return append(a, ctx, subjects, n, 1, code, duration_us, rows, done, arg);
 }
 
 int vg_audit_failed(const vg_audit *a)

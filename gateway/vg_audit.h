@@ -57,6 +57,12 @@ vg_err vg_audit_subjects(vg_audit *a, const vg_audit_ctx *ctx, const vg_audit_su
 vg_err vg_audit_call(vg_audit *a, const vg_audit_ctx *ctx, int code, int64_t duration_us,
                      uint64_t rows, vg_audit_done_fn done, void *arg);
 
+/* Appends the subject entries and the call entry of a call answered in one reply (a unary
+ * call), under one callback: one hand-over and one sync for the whole call. Any thread. */
+vg_err vg_audit_answer(vg_audit *a, const vg_audit_ctx *ctx, const vg_audit_subject *subjects,
+                       size_t n, int code, int64_t duration_us, uint64_t rows,
+                       vg_audit_done_fn done, void *arg);
+
 /* 1 once a write or sync has failed: from then on every append fails. Any thread. */
 int vg_audit_failed(const vg_audit *a);
 

@@ -9,6 +9,9 @@
 #include "vg_log.h"
 #include "vitalgate.pb-c.h"
 
+/* Most GetStatus calls answered together (one cache round trip). */
+#define MAX_BATCH 256
+
 /* Settings a Match stream takes from its first message, and its reusable buffers. */
 typedef struct match_state {
     int started;
@@ -70,16 +73,20 @@ static void finish_store_error(vg_call *call, vg_err err)
         vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "store could not be read");
 }
 
+/* A GetStatus call waiting in its worker's batch. */
+typedef struct status_state {
+    Vitalgate__V1__StatusRequest *req;
+    vg_date as_of;
+} status_state;
+
+/* Checks the request and puts the call in the worker's batch; the batch is answered by
+ * vg_query_flush when nothing else is ready on the queue, or when it is full. */
 static void get_status_message(vg_call *call, const uint8_t *data, size_t len)
 {
     Vitalgate__V1__StatusRequest *req = vitalgate__v1__status_request__unpack(NULL, len, data);
-    Vitalgate__V1__PersonStatus msg;
-    vg_answer_scratch *s = scratch_of(call);
-    vg_audit_subject subject;
-    uint8_t small[4096], *packed = small;
-    size_t n;
+    vg_worker *w = call->worker;
+    status_state *st = NULL;
     vg_date as_of;
-    vg_err err;
 
     if (!req) {
         vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
@@ -87,36 +94,102 @@ static void get_status_message(vg_call *call, const uint8_t *data, size_t len)
         return;
     }
     if (check_query(call, req->purpose, req->as_of, &as_of) != 0)
-        goto out;
+        goto drop;
     if (!req->id_number[0]) {
         vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "id_number: required");
-        goto out;
+        goto drop;
     }
-    if (!s) {
-        finish_store_error(call, VG_ERR_NOMEM);
-        goto out;
-    }
-    err = vg_answer_lookup(call->worker->reader, call->worker->cache, s, &req->id_number, 1);
-    if (err != VG_OK) {
-        finish_store_error(call, err);
-        goto out;
-    }
-    vg_answer_build(s, 0, req->name, as_of, call->principal->fields, 1, &msg, &subject.id_number);
-    subject.death_status = vg_answer_status_word(&msg);
+    if (w->npending == w->cap_pending) {
+        size_t cap = w->cap_pending ? w->cap_pending * 2 : 64;
+        vg_call **p = realloc(w->pending, cap * sizeof(*p));
 
-    n = protobuf_c_message_get_packed_size(&msg.base);
-    if (n > sizeof(small) && !(packed = malloc(n))) {
-        finish_store_error(call, VG_ERR_NOMEM);
-        goto out;
+        if (!p)
+            goto nomem;
+        w->pending = p;
+        w->cap_pending = cap;
     }
-    protobuf_c_message_pack(&msg.base, packed);
-    vg_call_reply_audited(call, packed, n, &subject, 1);
-    if (packed != small)
-        free(packed);
-    call->rows = 1;
-    vg_call_finish(call, GRPC_STATUS_OK, "%s", "");
-out:
+    if (!(st = calloc(1, sizeof(*st))))
+        goto nomem;
+    st->req = req;
+    st->as_of = as_of;
+    call->state = st;
+    w->pending[w->npending++] = call;
+    if (w->npending >= MAX_BATCH)
+        vg_query_flush(w);
+    return;
+
+nomem:
+    finish_store_error(call, VG_ERR_NOMEM);
+drop:
     vitalgate__v1__status_request__free_unpacked(req, NULL);
+}
+
+static void get_status_free(vg_call *call)
+{
+    status_state *st = call->state;
+
+    if (!st)
+        return;
+    vitalgate__v1__status_request__free_unpacked(st->req, NULL);
+    free(st);
+    call->state = NULL;
+}
+
+/* Answers one gathered call from the batch's lookup (row i). */
+static void answer_one(vg_call *call, vg_answer_scratch *s, size_t i, vg_buf *out)
+{
+    status_state *st = call->state;
+    Vitalgate__V1__PersonStatus msg;
+    vg_audit_subject subject;
+    size_t n;
+
+    vg_answer_build(s, i, st->req->name, st->as_of, call->principal->fields, 1, &msg,
+                    &subject.id_number);
+    subject.death_status = vg_answer_status_word(&msg);
+    n = protobuf_c_message_get_packed_size(&msg.base);
+    vg_buf_reset(out);
+    if (vg_buf_reserve(out, n) != VG_OK) {
+        finish_store_error(call, VG_ERR_NOMEM);
+        return;
+    }
+    protobuf_c_message_pack(&msg.base, out->data);
+    vg_call_answer(call, out->data, n, &subject, 1);
+}
+
+void vg_query_flush(vg_worker *w)
+{
+    vg_answer_scratch *s = w->scratch;
+    char *ids[MAX_BATCH];
+    vg_call *calls[MAX_BATCH];
+    size_t n = 0;
+    vg_buf out = {0};
+    vg_err err = VG_ERR_NOMEM;
+
+    /* Calls cancelled while they waited are left to finish by themselves. */
+    for (size_t i = 0; i < w->npending; i++) {
+        vg_call *call = w->pending[i];
+
+        if (call->finishing)
+            continue;
+        calls[n] = call;
+        ids[n++] = ((status_state *)call->state)->req->id_number;
+    }
+    w->npending = 0;
+    if (n == 0)
+        return;
+
+    if (s || (s = scratch_of(calls[0])) != NULL)
+        err = vg_answer_lookup(w->reader, w->cache, s, ids, n);
+    for (size_t i = 0; i < n; i++) {
+        if (err != VG_OK)
+            finish_store_error(calls[i], err);
+        else
+            answer_one(calls[i], s, i, &out);
+        /* A call refused here still needs its status sent. */
+        if (calls[i]->finishing && !calls[i]->status_started)
+            vg_call_advance(calls[i]);
+    }
+    vg_buf_free(&out);
 }
 
 /* A MatchReply is a run of "results" fields: each answer is packed on its own and framed
@@ -216,8 +289,12 @@ static void match_free(vg_call *call)
     call->state = NULL;
 }
 
-const vg_method vg_method_get_status = {
-    "/vitalgate.v1.Query/GetStatus", 0, VG_ROLE_KIND_CONSUMER, get_status_message, NULL, NULL};
+const vg_method vg_method_get_status = {"/vitalgate.v1.Query/GetStatus",
+                                        0,
+                                        VG_ROLE_KIND_CONSUMER,
+                                        get_status_message,
+                                        get_status_free,
+                                        NULL};
 
 const vg_method vg_method_match = {
     "/vitalgate.v1.Query/Match", 1, VG_ROLE_KIND_CONSUMER, match_message, match_free, NULL};

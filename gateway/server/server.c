@@ -49,7 +49,7 @@ static _Atomic uint64_t next_call_id = 1;
 
 static void post_request(vg_worker *w);
 static void on_request(vg_tag *tag, int ok);
-static void advance(vg_call *call);
+void vg_call_advance(vg_call *call);
 
 static int64_t now_ns(void)
 {
@@ -167,7 +167,7 @@ static void on_close(vg_tag *tag, int ok)
         call->code = GRPC_STATUS_CANCELLED;
         snprintf(call->message, sizeof(call->message), "cancelled by the client or deadline");
     }
-    advance(call);
+    vg_call_advance(call);
     maybe_free(call);
 }
 
@@ -197,7 +197,7 @@ static void on_send(vg_tag *tag, int ok)
         call->code = GRPC_STATUS_CANCELLED;
         snprintf(call->message, sizeof(call->message), "reply could not be sent");
     }
-    advance(call);
+    vg_call_advance(call);
     maybe_free(call);
 }
 
@@ -219,7 +219,7 @@ static void on_recv(vg_tag *tag, int ok)
                  "request message could not be received (larger than %ld bytes?)",
                  call->worker->server->cfg->max_message_bytes);
     }
-    advance(call);
+    vg_call_advance(call);
     maybe_free(call);
 }
 
@@ -350,7 +350,7 @@ static void process_held(vg_call *call)
 
 /* Moves the call forward after any event: process a held request once no reply is in
  * flight, ask for the next request, and send the status once everything before it is out. */
-static void advance(vg_call *call)
+void vg_call_advance(vg_call *call)
 {
     if (!call->finishing && call->held && !call->send_pending)
         process_held(call);
@@ -415,6 +415,51 @@ void vg_call_reply_audited(vg_call *call, const uint8_t *data, size_t len,
         atomic_store(&call->audit_failed, 1);
         vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "audit log unavailable");
     }
+}
+
+void vg_call_answer(vg_call *call, const uint8_t *data, size_t len,
+                    const vg_audit_subject *subjects, size_t n)
+{
+    vg_audit *audit = call->worker->server->audit;
+    grpc_op *ops = call->deferred;
+    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data, len);
+    vg_audit_ctx ctx;
+    size_t k = 0;
+
+    call->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    call->finishing = 1;
+    call->code = GRPC_STATUS_OK;
+    call->rows = n;
+    call->status_started = 1;
+    call->status_details = grpc_empty_slice();
+    memset(ops, 0, sizeof(call->deferred));
+    if (!call->initial_md_sent) {
+        ops[k++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        call->initial_md_sent = 1;
+    }
+    ops[k].op = GRPC_OP_SEND_MESSAGE;
+    ops[k++].data.send_message.send_message = call->send_buf;
+    ops[k].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[k].data.send_status_from_server.status = GRPC_STATUS_OK;
+    ops[k++].data.send_status_from_server.status_details = &call->status_details;
+    call->ndeferred = k;
+    if (!audit) {
+        start_batch(call, ops, k, &call->status_tag);
+        return;
+    }
+    fill_audit_ctx(call, &ctx);
+    if (vg_audit_answer(audit, &ctx, subjects, n, GRPC_STATUS_OK,
+                        (now_ns() - call->started_ns) / 1000, n, on_audited_status, call) == VG_OK)
+        return;
+    /* Nothing is answered unaudited: only the status goes. */
+    atomic_store(&call->audit_failed, 1);
+    call->code = GRPC_STATUS_UNAVAILABLE;
+    snprintf(call->message, sizeof(call->message), "audit log unavailable");
+    call->status_details = grpc_slice_from_copied_string(call->message);
+    ops[k - 2] = ops[k - 1];
+    ops[k - 2].data.send_status_from_server.status = GRPC_STATUS_UNAVAILABLE;
+    start_batch(call, ops, k - 1, &call->status_tag);
 }
 
 void vg_call_reply(vg_call *call, const ProtobufCMessage *msg)
@@ -492,7 +537,7 @@ static void start_call(vg_call *call)
         vg_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, "principal's role may not call %s",
                        call->method_name);
     }
-    advance(call);
+    vg_call_advance(call);
 }
 
 static void on_request(vg_tag *tag, int ok)
@@ -542,8 +587,16 @@ static void *worker_main(void *arg)
     vg_worker *w = arg;
 
     for (;;) {
-        grpc_event ev =
-            grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        /* While GetStatus calls are gathered, only poll: once nothing else is ready they
+         * are answered together, with one cache round trip. */
+        gpr_timespec until =
+            w->npending ? gpr_inf_past(GPR_CLOCK_MONOTONIC) : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+        grpc_event ev = grpc_completion_queue_next(w->cq, until, NULL);
+
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            vg_query_flush(w);
+            continue;
+        }
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type == GRPC_OP_COMPLETE)
@@ -707,6 +760,7 @@ void vg_server_stop(vg_server *srv)
         vg_cache_free(w->cache);
         if (w->scratch_free)
             w->scratch_free(w->scratch);
+        free(w->pending);
     }
     if (srv->shutdown_cq) {
         grpc_completion_queue_shutdown(srv->shutdown_cq);

@@ -36,6 +36,8 @@ struct vg_worker {
     vg_store_reader *reader;
     vg_cache *cache; /* NULL when the cache is off */
     vg_tls_verdicts verdicts;
+    vg_call **pending; /* GetStatus calls waiting to be answered together */
+    size_t npending, cap_pending;
     void *scratch; /* per-thread buffers of the query handlers */
     void (*scratch_free)(void *scratch);
 };
@@ -81,7 +83,7 @@ struct vg_call {
     char message[256];
     char purpose[64]; /* as the request declared it, for the audit */
     uint64_t call_id;
-    grpc_op deferred[2]; /* a batch waiting for its audit entries to be durable */
+    grpc_op deferred[3]; /* a batch waiting for its audit entries to be durable */
     size_t ndeferred;
     grpc_slice status_details;
     _Atomic int audit_failed; /* set by the audit thread before it completes the batch */
@@ -129,6 +131,20 @@ void vg_call_reply_bytes(vg_call *call, const uint8_t *data, size_t len);
  * the reply leaves. Worker thread of the call only. */
 void vg_call_reply_audited(vg_call *call, const uint8_t *data, size_t len,
                            const vg_audit_subject *subjects, size_t n);
+
+/* Answers a unary call about people: the reply and an OK status leave in one batch once
+ * the subject entries and the call entry are durable (one audit hand-over per call). When
+ * they cannot be written the call fails with UNAVAILABLE and nothing is sent. Worker
+ * thread of the call only; the call must have no reply in flight. */
+void vg_call_answer(vg_call *call, const uint8_t *data, size_t len,
+                    const vg_audit_subject *subjects, size_t n);
+
+/* Moves a call on after its handler acted outside an event of its own (a batch answered
+ * by the worker): sends the status of a call that finished. Worker thread of the call. */
+void vg_call_advance(vg_call *call);
+
+/* Answers the GetStatus calls the worker has gathered (query.c). Worker thread only. */
+void vg_query_flush(vg_worker *w);
 
 /* Ends the call with a status once the reply in flight is sent. The message is for the
  * client (no personal data). Worker thread of the call only. */
