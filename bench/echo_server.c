@@ -2,15 +2,15 @@
  *
  * It does what the gateway's server does for a unary call and nothing else: the same TLS
  * credentials (client certificate required and verified), one thread draining one
- * completion queue, generic request_call with requests kept posted, and the same four
- * batches per call (close, initial metadata + receive, send, status). The request bytes of
- * any method are sent back as the reply. What the gateway costs beyond this is its own
- * work: identity, decoding, the store, the cache, the audit log.
+ * completion queue, generic request_call with requests kept posted, and three batches per
+ * call: close; initial metadata + receive; reply + status. The request bytes of any method
+ * are sent back as the reply. What the gateway costs beyond this is its own work:
+ * identity, decoding, the store, the cache, the audit log.
  *
- * usage: bench_echo_server --ca FILE --cert FILE --key FILE [--listen HOST:PORT] [--fused]
- * --fused sends the reply and the status in one batch instead, to show what the gateway's
- * separate batches cost. Prints "listening on HOST:PORT" on stderr once serving; stops on SIGTERM
- * or SIGINT. */
+ * usage: bench_echo_server --ca FILE --cert FILE --key FILE [--listen HOST:PORT] [--split]
+ * --split sends the reply and the status in two batches, one after the other, to show what
+ * that costs. Prints "listening on HOST:PORT" on stderr once serving; stops on SIGTERM or
+ * SIGINT. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -49,7 +49,7 @@ struct echo_call {
 static grpc_server *server;
 static grpc_completion_queue *cq;
 static atomic_int shutting_down;
-static int fused; /* --fused: reply and status in one batch */
+static int split; /* --split: reply and status in two batches */
 
 static void post_request(void);
 
@@ -183,13 +183,12 @@ static void on_recv(echo_call *c, int ok)
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_MESSAGE;
     ops[0].data.send_message.send_message = c->send_buf;
-    if (fused) {
-        /* The reply and the status in one batch: what the gateway's pattern costs more. */
+    if (split) {
+        start_batch(c, ops, 1, &c->send_tag); /* on_send sends the status */
+    } else {
         ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
         ops[1].data.send_status_from_server.status = GRPC_STATUS_OK;
         start_batch(c, ops, 2, &c->status_tag);
-    } else {
-        start_batch(c, ops, 1, &c->send_tag);
     }
     done_one(c);
 }
@@ -265,9 +264,9 @@ static void *serve(void *arg)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_echo_server --ca FILE --cert FILE --key FILE "
-               "[--listen HOST:PORT] [--fused]\n"
+               "[--listen HOST:PORT] [--split]\n"
                "Echoes the request message of any unary method over mutual TLS.\n"
-               "--fused: send the reply and the status in one batch.\n");
+               "--split: send the reply and the status in two batches.\n");
 }
 
 int main(int argc, char **argv)
@@ -276,7 +275,7 @@ int main(int argc, char **argv)
                                              {"cert", required_argument, NULL, 'c'},
                                              {"key", required_argument, NULL, 'k'},
                                              {"listen", required_argument, NULL, 'l'},
-                                             {"fused", no_argument, NULL, 'f'},
+                                             {"split", no_argument, NULL, 's'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *ca = NULL, *cert = NULL, *key = NULL, *listen = "127.0.0.1:0";
@@ -302,8 +301,8 @@ int main(int argc, char **argv)
         case 'l':
             listen = optarg;
             break;
-        case 'f':
-            fused = 1;
+        case 's':
+            split = 1;
             break;
         case 'h':
             usage(stdout);

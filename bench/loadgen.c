@@ -13,8 +13,10 @@
  *
  * With --pid PID, the server process's CPU time over the measured window (utime + stime
  * from /proc/PID/stat) per call or row, and its peak resident set (VmHWM), are reported.
- * Figures go to stdout as text, or as one JSON object with --json. Exit 0 when every call
- * ended OK, 3 when some did not (the figures are still printed), 1 on failure to run. */
+ * Figures go to stdout as text, or as one JSON object with --json. Unary calls still
+ * unanswered --drain seconds (default 5) after the window are cancelled and reported as
+ * unfinished. Exit 0 when every call ended OK, 3 when some did not, none ended or some were
+ * left unfinished (the figures are still printed), 1 on failure to run. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -62,6 +64,7 @@ typedef struct options {
     double duration, warmup, repeat_for;
     long count; /* unary: exactly this many calls (no time limit) */
     double deadline_s;
+    double drain_s; /* unary: how long calls may outlive the window before being cancelled */
     int pid;
     int json;
 } options;
@@ -622,8 +625,9 @@ typedef struct result {
     uint64_t errors[NCODES];
     uint64_t errors_total;
     char first_error[256];
-    histogram hist; /* unary: per call; match: per request message */
-    double cpu_s;   /* server CPU over the window; -1 unknown */
+    histogram hist;      /* unary: per call; match: per request message */
+    double cpu_s;        /* server CPU over the window; -1 unknown */
+    uint64_t unfinished; /* unary: calls still unanswered --drain seconds after the window */
     double first_stream_s;
 } result;
 
@@ -709,7 +713,7 @@ static int run_unary(const options *o, client *c, result *r)
     slot *slots = calloc((size_t)o->concurrency, sizeof(*slots));
     grpc_slice method = grpc_slice_from_copied_string(o->method);
     int64_t t0 = now_ns(), warm_end, end, t_meas = 0;
-    int measuring = 0, issuing = 1, busy = 0, rc = -1;
+    int measuring = 0, issuing = 1, busy = 0, cancelled = 0, rc = -1;
     size_t next = 0;
     long started = 0;
     double cpu0 = -1;
@@ -751,6 +755,14 @@ static int run_unary(const options *o, client *c, result *r)
             issuing = 0;
             r->seconds = (double)(now - t_meas) / 1e9;
             r->cpu_s = cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1;
+        }
+        if (!issuing && !cancelled && o->count <= 0 && now >= end + (int64_t)(o->drain_s * 1e9)) {
+            /* Calls that outlive the window by that much are stuck: stop waiting. */
+            r->unfinished = (uint64_t)busy;
+            cancelled = 1;
+            for (int k = 0; k < o->concurrency; k++)
+                if (slots[k].busy)
+                    grpc_call_cancel(slots[k].call, NULL);
         }
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
@@ -1038,6 +1050,10 @@ static void report(const options *o, const result *r)
     double hwm = o->pid > 0 ? proc_status_mib(o->pid, "VmHWM") : -1;
     double rss = o->pid > 0 ? proc_status_mib(o->pid, "VmRSS") : -1;
     json_t *j = json_object(), *lat = json_object(), *errs = json_object();
+    char cpu_text[32] = "n/a";
+
+    if (cpu_us >= 0)
+        snprintf(cpu_text, sizeof(cpu_text), "%.1f", cpu_us);
 
     for (int i = 1; i < NCODES; i++)
         if (r->errors[i])
@@ -1068,6 +1084,8 @@ static void report(const options *o, const result *r)
     json_object_set_new(j, match ? "message_latency_ms" : "latency_ms", lat);
     json_object_set_new(j, "errors", errs);
     json_object_set_new(j, "errors_total", json_integer((json_int_t)r->errors_total));
+    if (!match)
+        json_object_set_new(j, "unfinished", json_integer((json_int_t)r->unfinished));
     json_object_set_new(j, "first_error", json_string(r->first_error));
     json_object_set_new(j, match ? "server_cpu_us_per_row" : "server_cpu_us_per_call",
                         cpu_us >= 0 ? json_real(cpu_us) : json_null());
@@ -1094,9 +1112,12 @@ static void report(const options *o, const result *r)
             if (r->errors[i])
                 printf(" %s=%" PRIu64, code_name(i), r->errors[i]);
         printf("%s%s\n", r->first_error[0] ? "; first: " : "", r->first_error);
+        if (r->unfinished)
+            printf("unfinished: %" PRIu64 " calls still unanswered %.1f s after the window\n",
+                   r->unfinished, o->drain_s);
         if (o->pid > 0)
-            printf("server pid %d: %.1f us CPU per %s, RSS %.1f MiB, peak %.1f MiB\n", o->pid,
-                   cpu_us, match ? "row" : "call", rss, hwm);
+            printf("server pid %d: %s us CPU per %s, RSS %.1f MiB, peak %.1f MiB\n", o->pid,
+                   cpu_text, match ? "row" : "call", rss, hwm);
     }
     json_decref(j);
 }
@@ -1113,7 +1134,7 @@ static void usage(FILE *f)
                "         [--window N] [--repeat-for S]\n"
                "prepare: --csv FILE --out FILE [--rows N] [--batch-rows N] [--no-name]\n"
                "queries: [--purpose CODE] [--as-of YYYY-MM-DD]\n"
-               "report:  [--pid PID] [--json] [--deadline S]\n");
+               "report:  [--pid PID] [--json] [--deadline S] [--drain S]\n");
 }
 
 static int parse_mode(const char *s, mode *m)
@@ -1154,6 +1175,7 @@ static int parse_options(int argc, char **argv, options *o)
                                              {"repeat-for", required_argument, NULL, 'f'},
                                              {"count", required_argument, NULL, 'x'},
                                              {"deadline", required_argument, NULL, 'D'},
+                                             {"drain", required_argument, NULL, 'G'},
                                              {"pid", required_argument, NULL, 'P'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"help", no_argument, NULL, 'h'},
@@ -1170,7 +1192,8 @@ static int parse_options(int argc, char **argv, options *o)
                    .channels = 1,
                    .duration = 10,
                    .warmup = 2,
-                   .deadline_s = 60};
+                   .deadline_s = 60,
+                   .drain_s = 5};
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'M':
@@ -1246,6 +1269,9 @@ static int parse_options(int argc, char **argv, options *o)
         case 'D':
             o->deadline_s = atof(optarg);
             break;
+        case 'G':
+            o->drain_s = atof(optarg);
+            break;
         case 'P':
             o->pid = atoi(optarg);
             break;
@@ -1260,7 +1286,8 @@ static int parse_options(int argc, char **argv, options *o)
         }
     }
     if (optind != argc || o->batch_rows < 1 || o->window < 1 || o->concurrency < 1 ||
-        o->channels < 1 || o->duration <= 0 || o->warmup < 0 || o->deadline_s <= 0) {
+        o->channels < 1 || o->duration <= 0 || o->warmup < 0 || o->deadline_s <= 0 ||
+        o->drain_s < 0) {
         fprintf(stderr, "loadgen: bad or unexpected arguments\n");
         return -1;
     }
@@ -1298,7 +1325,7 @@ int main(int argc, char **argv)
     if ((o.mode == MODE_UNARY ? run_unary(&o, &c, r) : run_match(&o, &c, r)) != 0)
         goto out;
     report(&o, r);
-    rc = r->errors_total ? EXIT_ERRORS : 0;
+    rc = r->errors_total || r->unfinished || (o.mode == MODE_UNARY && !r->calls) ? EXIT_ERRORS : 0;
 out:
     free(r);
     client_close(&c);
