@@ -341,13 +341,21 @@ static int same_name(const char *a, const char *b)
 
 /* A name the department reads must come once: two values would leave it guessing which
  * one the clerk meant. Names it does not read are ignored, repeated or not. */
-static vg_err check_duplicates(const vg__src *src, const char *const *known)
+/* Refuses a field the department reads that is given twice, or whose value is not UTF-8
+ * text (a client that sent GB18030 bytes as they are: what cannot be read back is never
+ * stored). */
+static vg_err check_fields(const vg__src *src, const char *const *known)
 {
     for (size_t i = 0; i < src->nfields; i++) {
         const char *name = src->fields[i].name;
 
         if (!listed(known, name))
             continue;
+        if (src->fields[i].value && !vg_utf8_valid(src->fields[i].value)) {
+            vg__span n = trim(name);
+
+            return vg__refuse(src, "record", "field %.*s is not UTF-8 text", (int)n.len, n.p);
+        }
         for (size_t j = 0; j < i; j++) {
             if (same_name(src->fields[j].name, name)) {
                 vg__span n = trim(name);
@@ -374,7 +382,7 @@ vg_err vg_adapter_normalise(vg_department dept, const vg_field *fields, size_t n
     if ((int)dept < 0 || dept >= VG_DEPT_COUNT)
         return vg__refuse(&src, "record", "unknown department");
 
-    err = check_duplicates(&src, field_lists[dept]);
+    err = check_fields(&src, field_lists[dept]);
     if (err == VG_OK) {
         out->dept = dept;
         err = normalisers[dept](&src, out);

@@ -27,4 +27,8 @@ vg_err vg_name_normalise(const char *text, char out[VG_NAME_MAX], char *why, siz
  * Returns 1 when equal. Any thread. */
 int vg_name_equal(const char *a, const char *b);
 
+/* 1 when s is well-formed UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF).
+ * Any thread. */
+int vg_utf8_valid(const char *s);
+
 #endif

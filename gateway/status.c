@@ -10,13 +10,16 @@
 
 #include "vg_normalise.h"
 
-/* 1 when r is a reissue that replaces certificate c: a non-voided 补发 naming c's number
- * and issued after it. Under the 2026 form a voided certificate and its reissue share one
- * number, so the issue time, not the number, tells which replaces which. */
+/* 1 when r is a reissue that replaces certificate c: a non-voided 补发 for the same person
+ * naming c's number and issued after it. Under the 2026 form a voided certificate and its
+ * reissue share one number, so the issue time, not the number, tells which replaces which.
+ * A reissue for someone else never cancels this person's certificate: one mistyped 原证编号
+ * must not make a dead person look alive. */
 static int replaces(const vg_record *r, const vg_record *c)
 {
     return r != c && r->dept == VG_DEPT_HEALTH && r->u.health.state == VG_CERT_REISSUED &&
-           r->u.health.orig_no[0] && strcmp(r->u.health.orig_no, c->u.health.certificate_no) == 0 &&
+           strcmp(r->id_number, c->id_number) == 0 && r->u.health.orig_no[0] &&
+           strcmp(r->u.health.orig_no, c->u.health.certificate_no) == 0 &&
            r->u.health.issued_at > c->u.health.issued_at;
 }
 

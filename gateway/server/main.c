@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <grpc/grpc.h>
 
@@ -119,6 +120,18 @@ static int apply_overrides(vg_config *cfg, const options *o)
     return 0;
 }
 
+/* Takes every file descriptor the hard limit allows: each client connection holds one, and
+ * the gRPC core stops accepting for good once accept fails for want of them. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 /* The host part of cfg->listen with the port actually bound. */
 static void bound_address(const vg_config *cfg, int port, char *buf, size_t len)
 {
@@ -197,6 +210,7 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     /* A file-size limit must show as a write error (EFBIG), not kill the process. */
     signal(SIGXFSZ, SIG_IGN);
 

@@ -7,6 +7,7 @@
 #include "server.h"
 #include "vg_buf.h"
 #include "vg_log.h"
+#include "vg_normalise.h"
 #include "vitalgate.pb-c.h"
 
 /* Most GetStatus calls answered together (one cache round trip). */
@@ -42,6 +43,11 @@ static int check_query(vg_call *call, const char *purpose, const char *as_of_tex
     char why[160];
 
     snprintf(call->purpose, sizeof(call->purpose), "%s", purpose ? purpose : "");
+    if (purpose && !vg_utf8_valid(purpose)) {
+        snprintf(call->purpose, sizeof(call->purpose), "(not UTF-8)");
+        vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "purpose: not UTF-8 text");
+        return -1;
+    }
     if (!purpose || !purpose[0]) {
         vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
                        "purpose: required (a purpose code declared in the gateway's config)");
@@ -97,6 +103,11 @@ static void get_status_message(vg_call *call, const uint8_t *data, size_t len)
         goto drop;
     if (!req->id_number[0]) {
         vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "id_number: required");
+        goto drop;
+    }
+    if (!vg_utf8_valid(req->id_number) || !vg_utf8_valid(req->name)) {
+        vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "%s: not UTF-8 text",
+                       vg_utf8_valid(req->id_number) ? "name" : "id_number");
         goto drop;
     }
     if (w->npending == w->cap_pending) {
@@ -248,6 +259,18 @@ static void match_message(vg_call *call, const uint8_t *data, size_t len)
             goto out;
         st->with_evidence = req->with_evidence;
         st->started = 1;
+    }
+    if ((long)req->n_rows > call->cfg->max_batch_records) {
+        vg_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                       "rows: %zu in one message, at most %ld", req->n_rows,
+                       call->cfg->max_batch_records);
+        goto out;
+    }
+    for (size_t i = 0; i < req->n_rows; i++) {
+        if (!vg_utf8_valid(req->rows[i]->id_number) || !vg_utf8_valid(req->rows[i]->name)) {
+            vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "rows[%zu]: not UTF-8 text", i);
+            goto out;
+        }
     }
     if (match_reserve(st, req->n_rows) != 0) {
         finish_store_error(call, VG_ERR_NOMEM);

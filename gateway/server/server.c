@@ -71,12 +71,24 @@ static void copy_prop(const grpc_auth_property *p, char *out, size_t len)
 
 /* Finds the caller's principal: the first SAN, then the subject CN, that the config names.
  * peer_name is set to the identity found (or the CN when none is known) for logs. */
+/* Keeps log lines whole: anything but printable ASCII without spaces becomes '_'. */
+static void sanitise(char *s)
+{
+    for (; *s; s++)
+        if (*s <= ' ' || *s > '~')
+            *s = '_';
+}
+
+/* Finds the caller's principal among the subject CN and the SANs of its certificate. A
+ * certificate naming two different principals is ambiguous and gets none. peer_name is the
+ * identity found (or the CN) for logs and the audit. */
 static void identify(vg_call *call)
 {
     const vg_config *cfg = call->cfg;
     grpc_auth_context *ctx = grpc_call_auth_context(call->call);
     static const char *const props[] = {GRPC_X509_SAN_PROPERTY_NAME, GRPC_X509_CN_PROPERTY_NAME};
     char value[sizeof(call->peer_name)];
+    int ambiguous = 0;
     char *peer;
 
     snprintf(call->peer_name, sizeof(call->peer_name), "unknown");
@@ -85,19 +97,29 @@ static void identify(vg_call *call)
     gpr_free(peer);
     if (!ctx)
         return;
-    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]) && !call->principal; i++) {
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
         grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ctx, props[i]);
         const grpc_auth_property *p;
 
         while ((p = grpc_auth_property_iterator_next(&it)) != NULL) {
+            const vg_principal *found;
+
             copy_prop(p, value, sizeof(value));
-            call->principal = vg_config_principal(cfg, value);
-            if (call->principal || strcmp(props[i], GRPC_X509_CN_PROPERTY_NAME) == 0)
+            found = vg_config_principal(cfg, value);
+            if (found && call->principal && found != call->principal)
+                ambiguous = 1;
+            if (found && !call->principal)
+                call->principal = found;
+            if ((found && found == call->principal) ||
+                (!call->principal && strcmp(props[i], GRPC_X509_CN_PROPERTY_NAME) == 0))
                 snprintf(call->peer_name, sizeof(call->peer_name), "%s", value);
-            if (call->principal)
-                break;
         }
     }
+    if (ambiguous) {
+        call->principal = NULL;
+        snprintf(call->peer_name, sizeof(call->peer_name), "ambiguous");
+    }
+    sanitise(call->peer_name);
     if (call->principal) {
         grpc_auth_property_iterator it =
             grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_PEM_CERT_PROPERTY_NAME);
@@ -523,6 +545,9 @@ static void start_call(vg_call *call)
     start_batch(call, &op, 1, &call->close_tag);
 
     call->method = find_method(&call->details.method);
+    if (!call->method)
+        /* Never log or audit a path the caller made up: it may hold anything. */
+        snprintf(call->method_name, sizeof(call->method_name), "(unknown)");
     if (!call->method) {
         static const vg_method unknown = {"", 0, -1, NULL, NULL, NULL};
 
@@ -611,11 +636,14 @@ static grpc_channel_args *server_args(const vg_config *cfg, grpc_arg *args)
     char *max_recv = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     char *keepalive_time = GRPC_ARG_KEEPALIVE_TIME_MS;
     char *keepalive_timeout = GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
+    char *handshake = GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS;
 
     args[0] = (grpc_arg){GRPC_ARG_INTEGER, max_recv, {.integer = (int)cfg->max_message_bytes}};
     args[1] = (grpc_arg){GRPC_ARG_INTEGER, keepalive_time, {.integer = 60000}};
     args[2] = (grpc_arg){GRPC_ARG_INTEGER, keepalive_timeout, {.integer = 20000}};
-    ca.num_args = 3;
+    /* A connection that never finishes its TLS handshake holds a descriptor: not for long. */
+    args[3] = (grpc_arg){GRPC_ARG_INTEGER, handshake, {.integer = 5000}};
+    ca.num_args = 4;
     ca.args = args;
     return &ca;
 }
@@ -625,7 +653,7 @@ vg_err vg_server_start(const vg_config *cfg, vg_store *store, vg_audit *audit, v
 {
     vg_server *srv = calloc(1, sizeof(*srv));
     grpc_server_credentials *creds = NULL;
-    grpc_arg args[3];
+    grpc_arg args[4];
     vg_err err = VG_ERR_CONFIG;
 
     *out = NULL;

@@ -292,16 +292,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def issue_cert(pki, name):
-    """Issues NAME.crt/NAME.key signed by the PKI's CA (CN and SAN DNS NAME, clientAuth)."""
+def issue_cert(pki, name, cn=None, sans=None):
+    """Issues NAME.crt/NAME.key signed by the PKI's CA (CN and SAN DNS NAME unless cn and
+    sans say otherwise, clientAuth)."""
     key, csr, crt = (os.path.join(pki, name + ext) for ext in (".key", ".csr", ".crt"))
     ext = os.path.join(pki, name + ".ext")
     with open(ext, "w") as f:
-        f.write("subjectAltName=DNS:%s\nextendedKeyUsage=clientAuth\n" % name)
+        f.write("subjectAltName=%s\nextendedKeyUsage=clientAuth\n" % (
+            ",".join("DNS:" + n for n in (sans or [name]))))
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
     run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
         "-out", key)
-    run("openssl", "req", "-new", "-key", key, "-subj", "/CN=" + name, "-out", csr)
+    run("openssl", "req", "-new", "-key", key, "-subj", "/CN=" + (cn or name), "-out", csr)
     run("openssl", "x509", "-req", "-in", csr, "-CA", os.path.join(pki, "ca.crt"), "-CAkey",
         os.path.join(pki, "ca.key"), "-CAcreateserial", "-days", "30", "-out", crt,
         "-extfile", ext)

@@ -163,9 +163,35 @@ def main():
         get(pb.StatusRequest(id_number=PERSON, purpose="welfare-stop-check"), timeout=10)
         t.check(True, "the gateway still serves after cancelled calls")
 
+        # Text that is not UTF-8 is never stored or answered.
+        req = pb.PushRequest(department="health", records=[health_record(pb)])
+        raw_push = req.SerializeToString().replace("韦建国".encode(), b"\xce\xa4\xbd\xa8\xb9\xfaabc")
+        reps = list(pc.stream(health, PUSH)(iter([raw_push]), timeout=10))
+        rep = pb.PushReply.FromString(reps[0])
+        t.check(rep.stored == 0 and len(rep.refused) == 1 and "UTF-8" in rep.refused[0].reason,
+                "a pushed record with GB18030 bytes in a field is refused as not UTF-8", rep)
+        bad_id = pb.StatusRequest(id_number="4502031956021473ZZ", purpose="welfare-stop-check")
+        t.check(get_code(bad_id.SerializeToString().replace(b"ZZ", b"\xb2\xe2")) ==
+                grpc.StatusCode.INVALID_ARGUMENT, "a query with non-UTF-8 text gets INVALID_ARGUMENT")
+        many = [pb.MatchRow(id_number=PERSON)] * 5001
+        code = pc.code_of(lambda: match(iter([pb.MatchRequest(purpose="welfare-stop-check",
+                                                              rows=many)]), timeout=20))
+        t.check(code == grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "a Match message over the row limit gets RESOURCE_EXHAUSTED", code)
+
+        # A certificate naming two principals is ambiguous: refused, not the stronger role.
+        h.issue_cert(gw.pki, "twofaced", cn="welfare", sans=["auditor"])
+        code = pc.code_of(lambda: pc.unary(pc.channel(gw, "twofaced"), GET, pb.StatusRequest,
+                                           pb.PersonStatus)(
+            pb.StatusRequest(id_number=PERSON, purpose="welfare-stop-check"), timeout=10))
+        t.check(code == grpc.StatusCode.PERMISSION_DENIED,
+                "a certificate naming two principals gets PERMISSION_DENIED", code)
+        code = pc.code_of(lambda: pc.unary(welfare, "/x\r\nINFO " + PERSON)(b"", timeout=10))
+        t.check(code == grpc.StatusCode.UNIMPLEMENTED, "a made-up method path is UNIMPLEMENTED")
+
         log = gw.log_text()
-        t.check(PERSON not in log and "韦建国" not in log,
-                "the operators' log holds no ID number and no name")
+        t.check(PERSON not in log and "韦建国" not in log and "\nINFO " + PERSON not in log,
+                "the operators' log holds no ID number and no name, whatever the caller sends")
         t.check("peer=welfare" in log and "method=/vitalgate.v1.Query/GetStatus" in log,
                 "log lines name the peer and the method")
         t.check(gw.stop() == 0, "the gateway stops cleanly with exit 0")
