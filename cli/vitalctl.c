@@ -16,7 +16,7 @@ static void usage(FILE *f)
                "commands:\n"
                "  import --department cremation|health|household|disability FILE...\n"
                "  status ID [--name NAME] [--purpose P] [--as-of DATE] [--json]\n"
-               "  match FILE [--as-of DATE] [--purpose P] [--evidence]\n"
+               "  match FILE [--as-of DATE] [--purpose P]\n"
                "  health\n"
                "  audit verify PATH --key PUBLIC_KEY_OR_CERTIFICATE   (offline)\n"
                "  audit list [--from T] [--to T] [--principal P] [--subject ID] [--method M]\n"
@@ -30,6 +30,10 @@ void vc_report_status(const char *what, const vc_status *st)
 {
     fprintf(stderr, "vitalctl: %s failed: %s%s%s\n", what, vg_audit_code_name(st->code),
             st->details[0] ? ": " : "", st->details);
+    if (st->code == GRPC_STATUS_UNAVAILABLE)
+        fprintf(stderr, "vitalctl: is the gateway running at the --target address, and does "
+                        "it trust this client certificate (--cert/--key, signed by its CA) "
+                        "and this one its certificate (--ca)?\n");
 }
 
 static const char *env_or(const char *name, const char *fallback)

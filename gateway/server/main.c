@@ -18,9 +18,11 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vitalgate --config FILE [--listen HOST:PORT] [--data-dir DIR]\n"
-               "                 [--log-level error|warn|info|debug]\n"
-               "Serves the vitalgate API over mutual TLS until SIGTERM or SIGINT.\n");
+    fprintf(f,
+            "usage: vitalgate --config FILE [--listen HOST:PORT] [--data-dir DIR]\n"
+            "                 [--redis HOST:PORT|/SOCKET|off] [--log-level error|warn|info|debug]\n"
+            "Serves the vitalgate API over mutual TLS until SIGTERM or SIGINT; SIGHUP reloads the "
+            "config.\n");
 }
 
 typedef struct options {
