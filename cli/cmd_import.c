@@ -179,6 +179,13 @@ static int import_file(vc_client *c, const char *path, const char *dept_name, vg
            x->updated, x->refused);
     if (st.code != GRPC_STATUS_OK) {
         vc_report_status("import", &st);
+        /* Batches are acknowledged in order: everything from the oldest unanswered one on
+         * may be missing. */
+        if (x->count > 0 && x->inflight[x->head].n > 0)
+            fprintf(stderr,
+                    "vitalctl: %s: records from line %zu on were not acknowledged; "
+                    "import the file again (what is held is reported as held)\n",
+                    path, x->inflight[x->head].line[0]);
         goto out;
     }
     if (x->refused)
