@@ -68,6 +68,23 @@ def main():
                             "2026-11-30", "--json", check=0).stdout_text
         t.check('"REPORTED"' in after and "2026-11-01" in after,
                 "after kill -9 and restart the acknowledged record is there", after)
+        # A batch the gateway refuses whole (over the message size limit): what came before
+        # is stored, and vitalctl names the first line that was not acknowledged.
+        big = os.path.join(wd, "big.csv")
+        W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+        with open(big, "w", encoding="utf-8") as f:
+            f.write("公民身份号码,姓名,注销日期,注销原因,死亡日期,注销单位\n")
+            for i in range(1500):
+                body = "120101198001%02d%03d" % (i % 28 + 1, i // 28 + 1)
+                pid = body + "10X98765432"[sum(int(c) * w for c, w in zip(body, W)) % 11]
+                name = "张" * (5 << 20) if i == 1200 else "张三"
+                f.write("%s,%s,20260101,其他,,12010101派出所\n" % (pid, name))
+        r = gw.vitalctl("household", "import", "--department", "household", big)
+        c = counts(r.stdout_text)
+        t.check(r.returncode == 1 and c is not None and c[1] == 1000 and
+                "records from line 1002 on were not acknowledged" in r.stderr_text,
+                "a batch refused whole: the batches before it are stored and the first line "
+                "not acknowledged is named", r.stdout_text + r.stderr_text[-600:])
         t.check(gw.stop() == 0, "SIGTERM stops the gateway with exit 0")
 
         rev = h.Gateway(wd, name="reverse").start()
