@@ -60,7 +60,7 @@ def shared_pki(workdir):
     return _pki_cache["dir"]
 
 
-def config_text(pki, data_dir, listen="127.0.0.1:0", extra="", principals=None):
+def config_text(pki, data_dir, listen="127.0.0.1:0", extra="", principals=None, threads=2):
     if principals is None:
         principals = """
     { name = "cremation"; role = "department"; department = "cremation"; },
@@ -75,7 +75,7 @@ def config_text(pki, data_dir, listen="127.0.0.1:0", extra="", principals=None):
 listen = "{listen}";
 data_dir = "{data_dir}";
 log_level = "info";
-threads = 2;
+threads = %d;
 shutdown_grace_ms = 5000;
 tls = {{ ca = "{pki}/ca.crt"; cert = "{pki}/server.crt"; key = "{pki}/server.key"; }};
 purposes = (
@@ -86,7 +86,7 @@ purposes = (
 principals = ({principals}
 );
 {extra}
-"""
+""".replace("threads = %d;", "threads = %d;" % threads)
 
 
 class Redis:
@@ -141,7 +141,7 @@ class Gateway:
     """A vitalgate process. start() waits for 'listening on HOST:PORT'."""
 
     def __init__(self, workdir, pki=None, data_dir=None, config=None, name="gw", extra="",
-                 redis=None):
+                 redis=None, threads=2):
         self.workdir = workdir
         self.pki = pki or shared_pki(workdir)
         self.data_dir = data_dir or os.path.join(workdir, name + "-data")
@@ -158,7 +158,7 @@ class Gateway:
             extra += '\nredis = { address = "%s"; command_timeout_ms = 200; };\n' % redis
         if not config:
             with open(self.config, "w") as f:
-                f.write(config_text(self.pki, self.data_dir, extra=extra))
+                f.write(config_text(self.pki, self.data_dir, extra=extra, threads=threads))
 
     def start(self, timeout=30, args=()):
         self.log = open(self.log_path, "ab")
