@@ -9,14 +9,16 @@
 #include "vitalctl.h"
 #include "vitalgate.pb-c.h"
 
-#define BATCH_RECORDS 1000
+/* Records per Push message unless --batch says otherwise: large batches mean fewer
+ * commits (and fsyncs) at the gateway; the gateway's max_batch_records must allow it. */
+#define DEFAULT_BATCH 4000
 #define WINDOW        4
 
 /* The file lines of one batch in flight, to name refused records by line. */
 typedef struct batch_lines {
     uint64_t id;
     size_t n;
-    size_t line[BATCH_RECORDS];
+    size_t *line; /* batch entries */
 } batch_lines;
 
 typedef struct import_ctx {
@@ -29,8 +31,9 @@ typedef struct import_ctx {
     size_t count;
     unsigned long long total, stored, held, updated, refused;
     /* one batch's request, rebuilt each time */
-    Vitalgate__V1__SourceRecord recs[BATCH_RECORDS];
-    Vitalgate__V1__SourceRecord *recp[BATCH_RECORDS];
+    size_t batch; /* records per message */
+    Vitalgate__V1__SourceRecord *recs;
+    Vitalgate__V1__SourceRecord **recp;
     Vitalgate__V1__Field *fields;
     Vitalgate__V1__Field **fieldp;
     size_t *offsets; /* of each field's value in text, until the batch is complete */
@@ -49,7 +52,7 @@ static int next_batch(void *arg, vg_buf *out)
     b->n = 0;
     b->id = x->next_id;
     vg_buf_reset(&x->text);
-    while (n < BATCH_RECORDS && vg_csv_next(x->csv, &row) == 1) {
+    while (n < x->batch && vg_csv_next(x->csv, &row) == 1) {
         Vitalgate__V1__Field *f = x->fields + n * x->ncols;
         Vitalgate__V1__Field **fp = x->fieldp + n * x->ncols;
         size_t k = 0;
@@ -144,13 +147,13 @@ static int check_header(const import_ctx *x, vg_department dept)
 }
 
 static int import_file(vc_client *c, const char *path, const char *dept_name, vg_department dept,
-                       int *any_refused)
+                       size_t batch, int *any_refused)
 {
     import_ctx *x = calloc(1, sizeof(*x));
     vc_stream_io io = {next_batch, on_push_reply, x, WINDOW};
     vc_status st;
     char why[512];
-    int rc = VC_EXIT_FAIL;
+    int rc = VC_EXIT_FAIL, ok;
 
     if (!x) {
         fprintf(stderr, "vitalctl: out of memory\n");
@@ -165,10 +168,16 @@ static int import_file(vc_client *c, const char *path, const char *dept_name, vg
     if (!check_header(x, dept))
         goto out;
     x->ncols = vg_csv_columns(x->csv);
-    x->fields = calloc(BATCH_RECORDS * x->ncols, sizeof(*x->fields));
-    x->fieldp = calloc(BATCH_RECORDS * x->ncols, sizeof(*x->fieldp));
-    x->offsets = calloc(BATCH_RECORDS * x->ncols, sizeof(*x->offsets));
-    if (!x->fields || !x->fieldp || !x->offsets) {
+    x->batch = batch;
+    x->fields = calloc(batch * x->ncols, sizeof(*x->fields));
+    x->fieldp = calloc(batch * x->ncols, sizeof(*x->fieldp));
+    x->offsets = calloc(batch * x->ncols, sizeof(*x->offsets));
+    x->recs = calloc(batch, sizeof(*x->recs));
+    x->recp = calloc(batch, sizeof(*x->recp));
+    ok = x->fields && x->fieldp && x->offsets && x->recs && x->recp;
+    for (size_t i = 0; i <= WINDOW && ok; i++)
+        ok = (x->inflight[i].line = calloc(batch, sizeof(size_t))) != NULL;
+    if (!ok) {
         fprintf(stderr, "vitalctl: out of memory\n");
         goto out;
     }
@@ -196,6 +205,10 @@ out:
     free(x->fields);
     free(x->fieldp);
     free(x->offsets);
+    free(x->recs);
+    free(x->recp);
+    for (size_t i = 0; i <= WINDOW; i++)
+        free(x->inflight[i].line);
     vg_buf_free(&x->text);
     free(x);
     return rc;
@@ -204,17 +217,22 @@ out:
 int vc_cmd_import(vc_client *c, int argc, char **argv)
 {
     static const struct option longopts[] = {{"department", required_argument, NULL, 'd'},
+                                             {"batch", required_argument, NULL, 'b'},
                                              {NULL, 0, NULL, 0}};
+    long batch = DEFAULT_BATCH;
     const char *dept_name = NULL;
     vg_department dept;
     int any_refused = 0, opt;
 
-    while ((opt = getopt_long(argc, argv, "d:", longopts, NULL)) != -1) {
-        if (opt != 'd') {
-            fprintf(stderr, "usage: vitalctl import --department DEPT FILE...\n");
+    while ((opt = getopt_long(argc, argv, "d:b:", longopts, NULL)) != -1) {
+        if (opt == 'd') {
+            dept_name = optarg;
+        } else if (opt == 'b' && (batch = strtol(optarg, NULL, 10)) >= 1 && batch <= 1000000) {
+            continue;
+        } else {
+            fprintf(stderr, "usage: vitalctl import --department DEPT [--batch N] FILE...\n");
             return VC_EXIT_FAIL;
         }
-        dept_name = optarg;
     }
     if (!dept_name || vg_department_parse(dept_name, &dept) != VG_OK) {
         fprintf(stderr, "vitalctl: import: --department must be cremation, health, household "
@@ -226,7 +244,7 @@ int vc_cmd_import(vc_client *c, int argc, char **argv)
         return VC_EXIT_FAIL;
     }
     for (int i = optind; i < argc; i++)
-        if (import_file(c, argv[i], dept_name, dept, &any_refused) != VC_EXIT_OK)
+        if (import_file(c, argv[i], dept_name, dept, (size_t)batch, &any_refused) != VC_EXIT_OK)
             return VC_EXIT_FAIL;
     return any_refused ? VC_EXIT_REFUSED : VC_EXIT_OK;
 }

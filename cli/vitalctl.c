@@ -14,7 +14,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: vitalctl [--target HOST:PORT] [--ca FILE] [--cert FILE] [--key FILE]\n"
                "                [--timeout SECONDS] COMMAND [ARGS]\n"
                "commands:\n"
-               "  import --department cremation|health|household|disability FILE...\n"
+               "  import --department cremation|health|household|disability [--batch N] FILE...\n"
                "  status ID [--name NAME] [--purpose P] [--as-of DATE] [--json]\n"
                "  match FILE [--as-of DATE] [--purpose P]\n"
                "  health\n"

@@ -204,12 +204,35 @@ static vg_err put_member(vg_buf *b, const char *name, const char *value)
     return err;
 }
 
+/* Writes v in decimal at out (no NUL); returns the number of digits. */
+static size_t put_decimal(char *out, unsigned long long v)
+{
+    char tmp[24];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 static vg_err put_u64(vg_buf *b, const char *name, unsigned long long v)
 {
-    char num[64];
+    char num[96];
+    size_t n = strlen(name);
 
-    snprintf(num, sizeof(num), "\"%s\":%llu,", name, v);
-    return put_text(b, num);
+    if (n > 60)
+        n = 60;
+    num[0] = '"';
+    memcpy(num + 1, name, n);
+    memcpy(num + 1 + n, "\":", 2);
+    n += 3;
+    n += put_decimal(num + n, v);
+    num[n++] = ',';
+    return vg_buf_append(b, num, n);
 }
 
 static vg_err put_i64(vg_buf *b, const char *name, long long v)
@@ -253,13 +276,28 @@ static void chain_entry(vg_audit *a, const uint8_t *body, size_t len, const char
         format_now(now);
         time = now;
     }
-    n = (size_t)sprintf(start, "{\"seq\":%llu,\"time\":\"%s\",", (unsigned long long)(a->seq + 1),
-                        time);
+    memcpy(start, "{\"seq\":", 7);
+    n = 7 + put_decimal(start + 7, (unsigned long long)(a->seq + 1));
+    memcpy(start + n, ",\"time\":\"", 9);
+    n += 9;
+    memcpy(start + n, time, TIME_LEN);
+    n += TIME_LEN;
+    memcpy(start + n, "\",", 2);
+    n += 2;
     memcpy(start + n, body, len);
     n += len;
-    n += (size_t)sprintf(start + n, "\"prev\":\"%s\"", a->head);
+    memcpy(start + n, "\"prev\":\"", 8);
+    n += 8;
+    memcpy(start + n, a->head, HASH_HEX);
+    n += HASH_HEX;
+    start[n++] = '"';
     vg_audit__sha256_hex(start, n, hash);
-    n += (size_t)sprintf(start + n, ",\"hash\":\"%s\"}\n", hash);
+    memcpy(start + n, ",\"hash\":\"", 9);
+    n += 9;
+    memcpy(start + n, hash, HASH_HEX);
+    n += HASH_HEX;
+    memcpy(start + n, "\"}\n", 3);
+    n += 3;
 
     a->queue.len += n;
     a->seq++;
@@ -323,6 +361,7 @@ static void chain_checkpoint(vg_audit *a)
 static vg_err enqueue(vg_audit *a, const vg_buf *bodies, const size_t *offs, size_t n,
                       vg_audit_done_fn done, void *arg)
 {
+    char now[TIME_LEN + 1];
     vg_err err = VG_ERR_UNAVAILABLE;
 
     pthread_mutex_lock(&a->mu);
@@ -344,10 +383,11 @@ static vg_err enqueue(vg_audit *a, const vg_buf *bodies, const size_t *offs, siz
     }
     if (err != VG_OK)
         goto out;
+    format_now(now); /* one time for the entries of one hand-over */
     for (size_t i = 0; i < n; i++) {
         size_t from = i ? offs[i - 1] : 0;
 
-        chain_entry(a, bodies->data + from, offs[i] - from, NULL, 0);
+        chain_entry(a, bodies->data + from, offs[i] - from, now, 0);
         /* Right after the entry that makes the count, whatever the group it lands in (and
          * again a count later should signing have failed). */
         if (a->uncovered % a->cp_entries == 0)
@@ -364,16 +404,19 @@ out:
 static vg_err put_subjects(vg_buf *bodies, size_t *offs, const vg_audit_ctx *ctx,
                            const vg_audit_subject *subjects, size_t n)
 {
-    vg_err err = VG_OK;
+    vg_buf head = {0};
+    vg_err err = n ? put_ctx(&head, "subject", ctx) : VG_OK;
 
+    /* The members the call's entries share are made once and copied into each. */
     for (size_t i = 0; i < n && err == VG_OK; i++) {
-        err = put_ctx(bodies, "subject", ctx);
+        err = vg_buf_append(bodies, head.data, head.len);
         if (err == VG_OK)
             err = put_member(bodies, "subject", subjects[i].id_number);
         if (err == VG_OK)
             err = put_member(bodies, "death_status", subjects[i].death_status);
         offs[i] = bodies->len;
     }
+    vg_buf_free(&head);
     return err;
 }
 

@@ -79,7 +79,8 @@ def main():
                 pid = body + "10X98765432"[sum(int(c) * w for c, w in zip(body, W)) % 11]
                 name = "张" * (5 << 20) if i == 1200 else "张三"
                 f.write("%s,%s,20260101,其他,,12010101派出所\n" % (pid, name))
-        r = gw.vitalctl("household", "import", "--department", "household", big)
+        r = gw.vitalctl("household", "import", "--department", "household", "--batch", "1000",
+                        big)
         c = counts(r.stdout_text)
         t.check(r.returncode == 1 and c is not None and c[1] == 1000 and
                 "records from line 1002 on were not acknowledged" in r.stderr_text,
