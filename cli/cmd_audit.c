@@ -8,6 +8,7 @@
 
 #include "vg_audit.h"
 #include "vitalctl.h"
+#include "words.h"
 #include "vitalgate.pb-c.h"
 
 #define VERIFY_USAGE "usage: vitalctl audit verify PATH --key PUBLIC_KEY_OR_CERTIFICATE\n"
@@ -71,23 +72,6 @@ static int next_request(void *arg, vg_buf *out)
     return 1;
 }
 
-/* Writes one CSV field, quoted when it holds a comma, a quote or a line break. */
-static void put_field(const char *s, int last)
-{
-    if (strpbrk(s, ",\"\r\n")) {
-        putchar('"');
-        for (; *s; s++) {
-            if (*s == '"')
-                putchar('"');
-            putchar(*s);
-        }
-        putchar('"');
-    } else {
-        fputs(s, stdout);
-    }
-    putchar(last ? '\n' : ',');
-}
-
 static void put_number(unsigned long long v, int shown)
 {
     if (shown)
@@ -101,18 +85,18 @@ static void print_csv(const Vitalgate__V1__AuditEntry *e)
     int call = strcmp(e->kind, "call") == 0, checkpoint = strcmp(e->kind, "checkpoint") == 0;
 
     printf("%llu,", (unsigned long long)e->seq);
-    put_field(e->time, 0);
-    put_field(e->kind, 0);
+    vc_put_csv_field(e->time, 0);
+    vc_put_csv_field(e->kind, 0);
     put_number(e->call_id, !checkpoint);
-    put_field(e->principal, 0);
-    put_field(e->peer, 0);
-    put_field(e->method, 0);
-    put_field(e->purpose, 0);
-    put_field(e->result, 0);
+    vc_put_csv_field(e->principal, 0);
+    vc_put_csv_field(e->peer, 0);
+    vc_put_csv_field(e->method, 0);
+    vc_put_csv_field(e->purpose, 0);
+    vc_put_csv_field(e->result, 0);
     put_number(e->duration_us, call);
     put_number(e->rows, call);
-    put_field(e->subject, 0);
-    put_field(e->death_status, 1);
+    vc_put_csv_field(e->subject, 0);
+    vc_put_csv_field(e->death_status, 1);
 }
 
 static int on_list_reply(void *arg, const uint8_t *data, size_t len)

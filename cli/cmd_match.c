@@ -82,23 +82,6 @@ static int next_rows(void *arg, vg_buf *out)
     return 1;
 }
 
-/* Writes one CSV field, quoted when it needs to be. */
-static void put_field(const char *s, int last)
-{
-    if (strpbrk(s, ",\"\r\n")) {
-        putchar('"');
-        for (; *s; s++) {
-            if (*s == '"')
-                putchar('"');
-            putchar(*s);
-        }
-        putchar('"');
-    } else {
-        fputs(s, stdout);
-    }
-    putchar(last ? '\n' : ',');
-}
-
 static int on_match_reply(void *arg, const uint8_t *data, size_t len)
 {
     match_ctx *x = arg;
@@ -118,13 +101,13 @@ static int on_match_reply(void *arg, const uint8_t *data, size_t len)
                 strncat(sources, ";", sizeof(sources) - strlen(sources) - 1);
             strncat(sources, p->death_sources[k], sizeof(sources) - strlen(sources) - 1);
         }
-        put_field(p->id_as_given, 0);
-        put_field(vc_death_status_word(p->death_status), 0);
-        put_field(p->date_of_death, 0);
-        put_field(sources, 0);
-        put_field(vc_name_check_word(p->name_check), 0);
-        put_field(p->household_deregistration, 0);
-        put_field(vc_certificate_word(p->certificate), 1);
+        vc_put_csv_field(p->id_as_given, 0);
+        vc_put_csv_field(vc_death_status_word(p->death_status), 0);
+        vc_put_csv_field(p->date_of_death, 0);
+        vc_put_csv_field(sources, 0);
+        vc_put_csv_field(vc_name_check_word(p->name_check), 0);
+        vc_put_csv_field(p->household_deregistration, 0);
+        vc_put_csv_field(vc_certificate_word(p->certificate), 1);
         if ((unsigned)p->death_status < 5)
             x->per_status[p->death_status]++;
     }

@@ -1,6 +1,9 @@
 /* words.c - enum values as printed words, from the generated descriptors. */
 #include "words.h"
 
+#include <stdio.h>
+#include <string.h>
+
 static const char *word(const ProtobufCEnumDescriptor *d, int value, int unspecified)
 {
     const ProtobufCEnumValue *v;
@@ -24,4 +27,20 @@ const char *vc_name_check_word(Vitalgate__V1__NameCheck c)
 const char *vc_certificate_word(Vitalgate__V1__CertificateState c)
 {
     return word(&vitalgate__v1__certificate_state__descriptor, (int)c, 0);
+}
+
+void vc_put_csv_field(const char *s, int last)
+{
+    if (strpbrk(s, ",\"\r\n")) {
+        putchar('"');
+        for (; *s; s++) {
+            if (*s == '"')
+                putchar('"');
+            putchar(*s);
+        }
+        putchar('"');
+    } else {
+        fputs(s, stdout);
+    }
+    putchar(last ? '\n' : ',');
 }
