@@ -53,7 +53,7 @@ vg_err vg_audit_subjects(vg_audit *a, const vg_audit_ctx *ctx, const vg_audit_su
                          size_t n, vg_audit_done_fn done, void *arg);
 
 /* Appends the call entry: result code (gRPC status code), duration and rows answered.
- * done as for vg_audit_subjects. Any thread. */
+ * done as for vg_audit_subjects, or NULL when nothing waits for it. Any thread. */
 vg_err vg_audit_call(vg_audit *a, const vg_audit_ctx *ctx, int code, int64_t duration_us,
                      uint64_t rows, vg_audit_done_fn done, void *arg);
 

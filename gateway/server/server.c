@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
@@ -31,6 +32,9 @@ struct vg_server {
     const vg_config *cfg;             /* the config started with */
     const vg_config *_Atomic current; /* the config in force (SIGHUP replaces it) */
     vg_tls *tls;
+    _Atomic int cancelling; /* the shutdown grace period is over: calls are being cut off */
+    _Atomic long deferred;  /* batches waiting for the audit: the queues must outlive them */
+    _Atomic int stopping;   /* the queues are about to shut down: nothing may wait on the audit */
     vg_store *store;
     vg_audit *audit;
     grpc_server *grpc;
@@ -233,6 +237,8 @@ static void on_recv(vg_tag *tag, int ok)
         call->recv_buf = NULL;
     } else if (ok) {
         call->half_closed = 1;
+    } else if (!call->finishing && atomic_load(&call->worker->server->cancelling)) {
+        vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "the gateway is shutting down");
     } else if (!call->finishing) {
         /* A failed receive: the message passed the size limit, or the call broke. */
         call->finishing = 1;
@@ -287,6 +293,8 @@ static void fill_audit_ctx(vg_call *call, vg_audit_ctx *ctx)
  * the call cannot be freed before the batch's tag completes. */
 static void start_deferred(vg_call *call, vg_tag *tag, size_t nops, vg_err result)
 {
+    vg_server *srv = call->worker->server; /* the call may be gone once its batch starts */
+
     if (result != VG_OK) {
         atomic_store(&call->audit_failed, 1);
         grpc_call_cancel_with_status(call->call, GRPC_STATUS_UNAVAILABLE, "audit log unavailable",
@@ -295,6 +303,18 @@ static void start_deferred(vg_call *call, vg_tag *tag, size_t nops, vg_err resul
     }
     if (grpc_call_start_batch(call->call, call->deferred, nops, tag, NULL) != GRPC_CALL_OK)
         vg_error(call->peer_name, call->method_name, "deferred batch could not start");
+    atomic_fetch_sub(&srv->deferred, 1);
+}
+
+/* Counts a batch handed to the audit; undone when the hand-over failed at once. */
+static void deferred_begin(vg_call *call)
+{
+    atomic_fetch_add(&call->worker->server->deferred, 1);
+}
+
+static void deferred_abandon(vg_call *call)
+{
+    atomic_fetch_sub(&call->worker->server->deferred, 1);
 }
 
 static void on_audited_send(void *arg, vg_err result)
@@ -334,13 +354,20 @@ static void send_status(vg_call *call)
     ops[n].data.send_status_from_server.status_details = &call->status_details;
     call->ndeferred = ++n;
 
-    if (srv->audit && !atomic_load(&call->audit_failed)) {
+    if (srv->audit && !atomic_load(&call->audit_failed) && atomic_load(&srv->stopping)) {
+        /* Shutting down: the entry is written, but no batch may wait for it any more. */
+        fill_audit_ctx(call, &ctx);
+        vg_audit_call(srv->audit, &ctx, call->code, (now_ns() - call->started_ns) / 1000,
+                      call->rows, NULL, NULL);
+    } else if (srv->audit && !atomic_load(&call->audit_failed)) {
         /* The status leaves once the call's entry is durable; everything the audit thread
          * needs is prepared before it can run. */
         fill_audit_ctx(call, &ctx);
+        deferred_begin(call);
         if (vg_audit_call(srv->audit, &ctx, call->code, (now_ns() - call->started_ns) / 1000,
                           call->rows, on_audited_status, call) == VG_OK)
             return;
+        deferred_abandon(call);
         call->code = GRPC_STATUS_UNAVAILABLE;
         snprintf(call->message, sizeof(call->message), "audit log unavailable");
         grpc_slice_unref(call->status_details);
@@ -387,7 +414,12 @@ void vg_call_advance(vg_call *call)
 
     if (!call->finishing && call->half_closed && !call->held && !call->send_pending) {
         if (call->method->streaming)
-            vg_call_finish(call, GRPC_STATUS_OK, "%s", "");
+            /* A stream that ends because the shutdown cut it off did not end well, and its
+             * audit entry must not say so. */
+            if (atomic_load(&call->worker->server->cancelling))
+                vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "the gateway is shutting down");
+            else
+                vg_call_finish(call, GRPC_STATUS_OK, "%s", "");
         else if (!call->messages_seen)
             vg_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "no request message was sent");
     }
@@ -421,6 +453,10 @@ void vg_call_reply_audited(vg_call *call, const uint8_t *data, size_t len,
         vg_call_reply_bytes(call, data, len);
         return;
     }
+    if (atomic_load(&call->worker->server->stopping)) {
+        vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "the gateway is shutting down");
+        return;
+    }
     slice = grpc_slice_from_copied_buffer((const char *)data, len);
     call->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_slice_unref(slice);
@@ -429,7 +465,9 @@ void vg_call_reply_audited(vg_call *call, const uint8_t *data, size_t len,
     call->deferred[0].data.send_message.send_message = call->send_buf;
     call->send_pending = 1;
     fill_audit_ctx(call, &ctx);
+    deferred_begin(call);
     if (vg_audit_subjects(audit, &ctx, subjects, n, on_audited_send, call) != VG_OK) {
+        deferred_abandon(call);
         /* Nothing is answered unaudited. */
         grpc_byte_buffer_destroy(call->send_buf);
         call->send_buf = NULL;
@@ -471,9 +509,12 @@ void vg_call_answer(vg_call *call, const uint8_t *data, size_t len,
         return;
     }
     fill_audit_ctx(call, &ctx);
-    if (vg_audit_answer(audit, &ctx, subjects, n, GRPC_STATUS_OK,
+    deferred_begin(call);
+    if (!atomic_load(&call->worker->server->stopping) &&
+        vg_audit_answer(audit, &ctx, subjects, n, GRPC_STATUS_OK,
                         (now_ns() - call->started_ns) / 1000, n, on_audited_status, call) == VG_OK)
         return;
+    deferred_abandon(call);
     /* Nothing is answered unaudited: only the status goes. */
     atomic_store(&call->audit_failed, 1);
     call->code = GRPC_STATUS_UNAVAILABLE;
@@ -764,10 +805,16 @@ void vg_server_stop(vg_server *srv)
         if (ev.type == GRPC_QUEUE_TIMEOUT) {
             vg_warn(NULL, NULL, "calls still running after %d ms: cancelling them",
                     srv->cfg->shutdown_grace_ms);
+            atomic_store(&srv->cancelling, 1);
             grpc_server_cancel_all_calls(srv->grpc);
             grpc_completion_queue_pluck(srv->shutdown_cq, &shutdown_tag,
                                         gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         }
+        /* Batches still waiting for the audit must reach their queues before the queues
+         * shut down: the audit writer releases them within one sync. */
+        atomic_store(&srv->stopping, 1);
+        for (int waited = 0; atomic_load(&srv->deferred) > 0 && waited < 10000; waited++)
+            usleep(1000);
         grpc_server_destroy(srv->grpc);
     }
     for (int i = 0; i < srv->nworkers; i++)

@@ -330,7 +330,23 @@ def main():
                                             pb.PersonStatus)(
             pb.StatusRequest(id_number=PERSON, purpose="welfare-stop-check"), timeout=10)) ==
             grpc.StatusCode.OK, "the gateway still serves after a refused reload")
+        # A stream still open when the shutdown grace period ends is cut off, and audited
+        # as such, not as OK.
+        def held_open():
+            yield pb.MatchRequest(purpose="welfare-stop-check", rows=[pb.MatchRow(id_number=PERSON)])
+            time.sleep(15)
+
+        held = threading.Thread(target=lambda: pc.code_of(lambda: pc.stream(
+            pc.channel(gw, "clerk"), MATCH, pb.MatchRequest, pb.MatchReply)(held_open(),
+                                                                         timeout=30)))
+        held.start()
+        time.sleep(0.5)
         t.check(gw.stop() == 0, "the gateway stops cleanly")
+        with open(log, encoding="utf-8") as f:
+            cut = [json.loads(ln) for ln in f if '"principal":"clerk"' in ln and
+                   '"kind":"call"' in ln and MATCH in ln]
+        t.check(cut and cut[-1]["result"] != "OK",
+                "a stream cut off at shutdown is not audited as OK", cut[-1:])
         r = gw.vitalctl(None, "audit", "verify", audit_dir, "--key", key)
         t.check(r.returncode == 0, "after crashes and restarts the audit log still verifies",
                 r.stdout_text + r.stderr_text)
