@@ -317,6 +317,15 @@ static void deferred_abandon(vg_call *call)
     atomic_fetch_sub(&call->worker->server->deferred, 1);
 }
 
+/* 1 (and the call finishing) when the queues are closing and no reply may start. */
+static int refuse_when_stopping(vg_call *call)
+{
+    if (!atomic_load(&call->worker->server->stopping))
+        return 0;
+    vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "the gateway is shutting down");
+    return 1;
+}
+
 static void on_audited_send(void *arg, vg_err result)
 {
     vg_call *call = arg;
@@ -354,12 +363,19 @@ static void send_status(vg_call *call)
     ops[n].data.send_status_from_server.status_details = &call->status_details;
     call->ndeferred = ++n;
 
-    if (srv->audit && !atomic_load(&call->audit_failed) && atomic_load(&srv->stopping)) {
-        /* Shutting down: the entry is written, but no batch may wait for it any more. */
-        fill_audit_ctx(call, &ctx);
-        vg_audit_call(srv->audit, &ctx, call->code, (now_ns() - call->started_ns) / 1000,
-                      call->rows, NULL, NULL);
-    } else if (srv->audit && !atomic_load(&call->audit_failed)) {
+    if (atomic_load(&srv->stopping)) {
+        /* The queues are closing: no new batch may start. The entry is written, and the
+         * call ends by cancellation, which needs no queue. */
+        if (srv->audit && !atomic_load(&call->audit_failed)) {
+            fill_audit_ctx(call, &ctx);
+            vg_audit_call(srv->audit, &ctx, call->code, (now_ns() - call->started_ns) / 1000,
+                          call->rows, NULL, NULL);
+        }
+        grpc_call_cancel_with_status(call->call, call->code, call->message, NULL);
+        call->status_done = 1;
+        return;
+    }
+    if (srv->audit && !atomic_load(&call->audit_failed)) {
         /* The status leaves once the call's entry is durable; everything the audit thread
          * needs is prepared before it can run. */
         fill_audit_ctx(call, &ctx);
@@ -401,6 +417,8 @@ static void process_held(vg_call *call)
  * flight, ask for the next request, and send the status once everything before it is out. */
 void vg_call_advance(vg_call *call)
 {
+    if (!call->finishing && atomic_load(&call->worker->server->stopping))
+        vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "the gateway is shutting down");
     if (!call->finishing && call->held && !call->send_pending)
         process_held(call);
 
@@ -430,9 +448,12 @@ void vg_call_advance(vg_call *call)
 
 void vg_call_reply_bytes(vg_call *call, const uint8_t *data, size_t len)
 {
-    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data, len);
+    grpc_slice slice;
     grpc_op op;
 
+    if (refuse_when_stopping(call))
+        return;
+    slice = grpc_slice_from_copied_buffer((const char *)data, len);
     call->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_slice_unref(slice);
     memset(&op, 0, sizeof(op));
@@ -453,10 +474,8 @@ void vg_call_reply_audited(vg_call *call, const uint8_t *data, size_t len,
         vg_call_reply_bytes(call, data, len);
         return;
     }
-    if (atomic_load(&call->worker->server->stopping)) {
-        vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "the gateway is shutting down");
+    if (refuse_when_stopping(call))
         return;
-    }
     slice = grpc_slice_from_copied_buffer((const char *)data, len);
     call->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_slice_unref(slice);
@@ -482,9 +501,13 @@ void vg_call_answer(vg_call *call, const uint8_t *data, size_t len,
 {
     vg_audit *audit = call->worker->server->audit;
     grpc_op *ops = call->deferred;
-    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data, len);
+    grpc_slice slice;
     vg_audit_ctx ctx;
     size_t k = 0;
+
+    if (refuse_when_stopping(call))
+        return;
+    slice = grpc_slice_from_copied_buffer((const char *)data, len);
 
     call->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_slice_unref(slice);
@@ -528,9 +551,12 @@ void vg_call_answer(vg_call *call, const uint8_t *data, size_t len,
 void vg_call_reply(vg_call *call, const ProtobufCMessage *msg)
 {
     size_t len = protobuf_c_message_get_packed_size(msg);
-    grpc_slice slice = grpc_slice_malloc(len);
+    grpc_slice slice;
     grpc_op op;
 
+    if (refuse_when_stopping(call))
+        return;
+    slice = grpc_slice_malloc(len);
     protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(slice));
     call->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_slice_unref(slice);
@@ -813,8 +839,10 @@ void vg_server_stop(vg_server *srv)
         /* Batches still waiting for the audit must reach their queues before the queues
          * shut down: the audit writer releases them within one sync. */
         atomic_store(&srv->stopping, 1);
-        for (int waited = 0; atomic_load(&srv->deferred) > 0 && waited < 10000; waited++)
+        for (int waited = 0, quiet = 0; quiet < 20 && waited < 10000; waited++) {
+            quiet = atomic_load(&srv->deferred) > 0 ? 0 : quiet + 1;
             usleep(1000);
+        }
         grpc_server_destroy(srv->grpc);
     }
     for (int i = 0; i < srv->nworkers; i++)
