@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -49,7 +50,8 @@ struct echo_call {
 static grpc_server *server;
 static grpc_completion_queue *cq;
 static atomic_int shutting_down;
-static int split; /* --split: reply and status in two batches */
+static atomic_int live_calls; /* allocated and not yet freed, requests included */
+static int split;             /* --split: reply and status in two batches */
 
 static void post_request(void);
 
@@ -118,6 +120,7 @@ static void call_free(echo_call *c)
     grpc_call_details_destroy(&c->details);
     grpc_metadata_array_destroy(&c->request_md);
     free(c);
+    atomic_fetch_sub(&live_calls, 1);
 }
 
 static void start_batch(echo_call *c, const grpc_op *ops, size_t n, tag *t)
@@ -230,6 +233,7 @@ static void post_request(void)
         fprintf(stderr, "echo_server: out of memory\n");
         return;
     }
+    atomic_fetch_add(&live_calls, 1);
     c->request_tag = (tag){on_request, c};
     c->close_tag = (tag){on_close, c};
     c->recv_tag = (tag){on_recv, c};
@@ -362,6 +366,11 @@ int main(int argc, char **argv)
     grpc_completion_queue_pluck(shutdown_cq, &shutdown_cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
                                 NULL);
     grpc_server_destroy(server);
+
+    /* A batch started on a queue already shut down aborts the process: let the serving
+     * thread finish every cancelled call first (they end at once; 10 s at most). */
+    for (int i = 0; i < 1000 && atomic_load(&live_calls) > 0; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     grpc_completion_queue_shutdown(cq);
     pthread_join(thread, NULL);
     grpc_completion_queue_destroy(cq);
