@@ -187,12 +187,9 @@ static void on_close(vg_tag *tag, int ok)
 
     (void)ok;
     call->close_done = 1;
-    if (call->close_cancelled && !call->finishing) {
-        /* The client went away or its deadline passed: not an error of ours. */
-        call->finishing = 1;
-        call->code = GRPC_STATUS_CANCELLED;
-        snprintf(call->message, sizeof(call->message), "cancelled by the client or deadline");
-    }
+    /* The client went away or its deadline passed: not an error of ours. */
+    if (call->close_cancelled)
+        vg_call_finish(call, GRPC_STATUS_CANCELLED, "cancelled by the client or deadline");
     vg_call_advance(call);
     maybe_free(call);
 }
@@ -213,16 +210,10 @@ static void on_send(vg_tag *tag, int ok)
     call->send_pending = 0;
     grpc_byte_buffer_destroy(call->send_buf);
     call->send_buf = NULL;
-    if (atomic_load(&call->audit_failed) && !call->finishing) {
-        call->finishing = 1;
-        call->code = GRPC_STATUS_UNAVAILABLE;
-        snprintf(call->message, sizeof(call->message), "audit log unavailable");
-    }
-    if (!ok && !call->finishing) {
-        call->finishing = 1;
-        call->code = GRPC_STATUS_CANCELLED;
-        snprintf(call->message, sizeof(call->message), "reply could not be sent");
-    }
+    if (atomic_load(&call->audit_failed))
+        vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "audit log unavailable");
+    if (!ok)
+        vg_call_finish(call, GRPC_STATUS_CANCELLED, "reply could not be sent");
     vg_call_advance(call);
     maybe_free(call);
 }
@@ -239,13 +230,11 @@ static void on_recv(vg_tag *tag, int ok)
         call->half_closed = 1;
     } else if (!call->finishing && atomic_load(&call->worker->server->cancelling)) {
         vg_call_finish(call, GRPC_STATUS_UNAVAILABLE, "the gateway is shutting down");
-    } else if (!call->finishing) {
+    } else {
         /* A failed receive: the message passed the size limit, or the call broke. */
-        call->finishing = 1;
-        call->code = GRPC_STATUS_RESOURCE_EXHAUSTED;
-        snprintf(call->message, sizeof(call->message),
-                 "request message could not be received (larger than %ld bytes?)",
-                 call->worker->server->cfg->max_message_bytes);
+        vg_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                       "request message could not be received (larger than %ld bytes?)",
+                       call->worker->server->cfg->max_message_bytes);
     }
     vg_call_advance(call);
     maybe_free(call);
